@@ -1,0 +1,148 @@
+//! Callers: API tokens (only their SHA-256 is stored), password hashing, and access checks.
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use rand::distributions::Alphanumeric;
+use rand::Rng;
+use sha2::{Digest, Sha256};
+
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+
+/// Who is calling, from a valid token.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub name: String,
+    pub is_admin: bool,
+    /// Token scope allows writes.
+    pub can_write: bool,
+}
+
+/// The caller, if a token was sent. A token that is sent but invalid or expired is a 401,
+/// never a silent downgrade to anonymous.
+#[derive(Debug, Clone)]
+pub struct Auth(pub Option<Caller>);
+
+impl Auth {
+    pub fn require(&self) -> AppResult<&Caller> {
+        self.0.as_ref().ok_or_else(|| {
+            AppError::unauthorized("this needs a token: send 'Authorization: Bearer <token>'")
+        })
+    }
+
+    pub fn require_write(&self) -> AppResult<&Caller> {
+        let c = self.require()?;
+        if !c.can_write {
+            return Err(AppError::forbidden(
+                "this token is read-only; create a token with the write scope",
+            ));
+        }
+        Ok(c)
+    }
+
+    pub fn name(&self) -> Option<&str> {
+        self.0.as_ref().map(|c| c.name.as_str())
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.0.as_ref().is_some_and(|c| c.is_admin)
+    }
+}
+
+impl FromRequestParts<AppState> for Auth {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Some(value) = parts.headers.get(axum::http::header::AUTHORIZATION) else {
+            return Ok(Auth(None));
+        };
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .ok_or_else(|| {
+                AppError::unauthorized("the Authorization header must be 'Bearer <token>'")
+            })?;
+        let found = state.store.token_by_hash(&hash_token(token)).await?;
+        let Some((tok, user)) = found else {
+            return Err(AppError::unauthorized("invalid token"));
+        };
+        if tok
+            .expires_at
+            .is_some_and(|t| t <= modelyard_store::now_ms())
+        {
+            return Err(AppError::unauthorized(
+                "this token has expired; create a new one",
+            ));
+        }
+        Ok(Auth(Some(Caller {
+            name: user.name,
+            is_admin: user.is_admin,
+            can_write: tok.scope == "write",
+        })))
+    }
+}
+
+/// A fresh API token: `my_` and 40 random letters and digits (238 bits).
+pub fn new_token() -> String {
+    let body: String = rand::thread_rng()
+        .sample_iter(&Alphanumeric)
+        .take(40)
+        .map(char::from)
+        .collect();
+    format!("my_{body}")
+}
+
+/// Tokens are random and long, so a plain SHA-256 is a safe way to store them.
+pub fn hash_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+pub fn hash_password(password: &str) -> AppResult<String> {
+    let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| AppError::internal(format!("hashing password: {e}")))
+}
+
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash)
+        .map(|h| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
+/// Creates a token for `user` and stores its hash; returns the token, shown once.
+pub async fn issue_token(
+    state: &AppState,
+    user: &str,
+    scope: &str,
+    label: &str,
+    expires_at: Option<i64>,
+) -> AppResult<(String, modelyard_store::TokenRow)> {
+    if scope != "read" && scope != "write" {
+        return Err(AppError::bad_request(format!(
+            "unknown scope {scope:?}: use \"read\" or \"write\""
+        )));
+    }
+    let token = new_token();
+    let id = format!("{:016x}", rand::random::<u64>());
+    let row = state
+        .store
+        .create_token(&id, user, &hash_token(&token), scope, label, expires_at)
+        .await?;
+    Ok((token, row))
+}

@@ -1,0 +1,42 @@
+//! Server configuration: typed, built once at start-up, documented field by field.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Everything `serve` needs; the CLI builds it from flags, environment and a config file.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Address to listen on; port 0 picks a free port (printed at start).
+    pub bind: SocketAddr,
+    /// Holds the SQLite database (`modelyard.db`), blobs (`blobs/`) and the server secret.
+    pub data_dir: PathBuf,
+    /// Overrides the database location (`sqlite://...`); default is inside `data_dir`.
+    pub database_url: Option<String>,
+    /// The base URL clients use (e.g. as `HF_ENDPOINT`); default: taken from each request's
+    /// `Host` header. URLs the server hands out (repo URLs, upload links, pagination) use it.
+    pub public_url: Option<String>,
+    /// Largest accepted file, in bytes.
+    pub max_file_bytes: u64,
+}
+
+impl ServerConfig {
+    pub fn new(bind: SocketAddr, data_dir: PathBuf) -> Self {
+        Self {
+            bind,
+            data_dir,
+            database_url: None,
+            public_url: None,
+            max_file_bytes: 1 << 40,
+        }
+    }
+
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("modelyard.db").display()))
+    }
+
+    pub fn blob_dir(&self) -> PathBuf {
+        self.data_dir.join("blobs")
+    }
+}

@@ -1,0 +1,114 @@
+//! The modelyard hub: HTTP API (native and Hugging Face compatible), web pages, start-up.
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod repo_ops;
+pub mod router;
+pub mod state;
+pub mod web;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use modelyard_blob::BlobStore;
+use modelyard_store::Store;
+
+pub use config::ServerConfig;
+pub use state::AppState;
+
+/// Opens the database and blob store a configuration points at.
+pub async fn open_state(config: ServerConfig) -> anyhow::Result<AppState> {
+    tokio::fs::create_dir_all(&config.data_dir)
+        .await
+        .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    let store = Store::connect(&config.database_url())
+        .await
+        .with_context(|| format!("opening database {}", config.database_url()))?;
+    let blobs = BlobStore::open_local(config.blob_dir())
+        .await
+        .with_context(|| format!("opening blob directory {}", config.blob_dir().display()))?;
+    let secret = load_secret(&config).await?;
+    Ok(AppState {
+        store,
+        blobs,
+        config: Arc::new(config),
+        secret: Arc::new(secret),
+        templates: Arc::new(web::templates()),
+    })
+}
+
+/// The key that signs upload links, kept in the data directory so links survive restarts.
+async fn load_secret(config: &ServerConfig) -> anyhow::Result<[u8; 32]> {
+    let path = config.data_dir.join("secret.key");
+    if let Ok(text) = tokio::fs::read_to_string(&path).await {
+        let mut key = [0u8; 32];
+        hex::decode_to_slice(text.trim(), &mut key)
+            .with_context(|| format!("{} is corrupt", path.display()))?;
+        return Ok(key);
+    }
+    let key: [u8; 32] = rand::random();
+    let tmp = path.with_extension("tmp");
+    tokio::fs::write(&tmp, hex::encode(key)).await?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tokio::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600)).await?;
+    }
+    tokio::fs::rename(&tmp, &path).await?;
+    Ok(key)
+}
+
+/// On a fresh install, creates the `admin` user and returns a one-time token for it.
+pub async fn bootstrap_admin(state: &AppState) -> anyhow::Result<Option<String>> {
+    if state.store.count_users().await? > 0 {
+        return Ok(None);
+    }
+    state.store.create_user("admin", None, true).await?;
+    let (token, _) = auth::issue_token(state, "admin", "write", "bootstrap", None)
+        .await
+        .map_err(|e| anyhow::anyhow!(e.message))?;
+    tracing::info!(user = "admin", "created the first admin account");
+    Ok(Some(token))
+}
+
+/// Creates a user from the command line and returns a fresh write token for them.
+pub async fn create_user(state: &AppState, name: &str, admin: bool) -> anyhow::Result<String> {
+    api::users::validate_user_name(name).map_err(|e| anyhow::anyhow!(e.message))?;
+    state.store.create_user(name, None, admin).await?;
+    let (token, _) = auth::issue_token(state, name, "write", "cli", None)
+        .await
+        .map_err(|e| anyhow::anyhow!(e.message))?;
+    Ok(token)
+}
+
+/// Binds the configured address; returns the listener and the address actually bound.
+pub async fn bind(config: &ServerConfig) -> anyhow::Result<(tokio::net::TcpListener, SocketAddr)> {
+    let listener = tokio::net::TcpListener::bind(config.bind)
+        .await
+        .with_context(|| {
+            format!(
+                "binding {}: is another server using it? choose one with --bind",
+                config.bind
+            )
+        })?;
+    let addr = listener.local_addr()?;
+    Ok((listener, addr))
+}
+
+/// Serves the hub on `listener` until `shutdown` resolves.
+pub async fn serve(
+    state: AppState,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let app = router::router(state.clone());
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    state.store.close().await;
+    Ok(())
+}

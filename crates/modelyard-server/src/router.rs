@@ -1,0 +1,113 @@
+//! Every route of the hub in one table.
+
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Extension, Json, Router};
+use modelyard_core::RepoKind;
+use serde_json::json;
+
+use crate::api::{commit, files, lfs, refs, repos, users};
+use crate::error::AppError;
+use crate::state::AppState;
+use crate::web;
+
+/// The repository API under `/api/models` or `/api/datasets`.
+fn repo_api(kind: RepoKind) -> Router<AppState> {
+    let p = format!("/api/{}/{{ns}}/{{name}}", kind.plural());
+    Router::new()
+        .route(&format!("/api/{}", kind.plural()), get(repos::list))
+        .route(&p, get(repos::info))
+        .route(&format!("{p}/revision/{{rev}}"), get(repos::info_revision))
+        .route(&format!("{p}/tree/{{rev}}"), get(files::tree_root))
+        .route(&format!("{p}/tree/{{rev}}/{{*path}}"), get(files::tree))
+        .route(&format!("{p}/paths-info/{{rev}}"), post(files::paths_info))
+        .route(&format!("{p}/refs"), get(refs::list_refs))
+        .route(&format!("{p}/commits/{{rev}}"), get(refs::list_commits))
+        .route(
+            &format!("{p}/branch/{{rev}}"),
+            post(refs::create_branch).delete(refs::delete_branch),
+        )
+        .route(
+            &format!("{p}/tag/{{rev}}"),
+            post(refs::create_tag).delete(refs::delete_tag),
+        )
+        .route(&format!("{p}/preupload/{{rev}}"), post(commit::preupload))
+        .route(&format!("{p}/commit/{{rev}}"), post(commit::commit))
+        .route(&format!("{p}/settings"), put(repos::settings))
+        .layer(Extension(kind))
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/api/signup", post(users::signup))
+        .route("/api/login", post(users::login))
+        .route("/api/whoami-v2", get(users::whoami))
+        .route(
+            "/api/tokens",
+            get(users::list_tokens).post(users::create_token),
+        )
+        .route(
+            "/api/tokens/{id}",
+            axum::routing::delete(users::delete_token),
+        )
+        .route("/api/repos/create", post(repos::create))
+        .route("/api/repos/delete", axum::routing::delete(repos::delete))
+        .route("/api/repos/move", post(repos::move_repo))
+        .route("/api/validate-yaml", post(commit::validate_yaml))
+        .route("/api/lfs/objects/{oid}", put(lfs::upload))
+        .route("/api/lfs/verify", post(lfs::verify))
+        .merge(repo_api(RepoKind::Model))
+        .merge(repo_api(RepoKind::Dataset))
+        .route(
+            "/{ns}/{name_git}/info/lfs/objects/batch",
+            post(lfs::batch_model),
+        )
+        .route(
+            "/datasets/{ns}/{name_git}/info/lfs/objects/batch",
+            post(lfs::batch_dataset),
+        )
+        .route(
+            "/{ns}/{name}/resolve/{rev}/{*path}",
+            get(files::resolve_model),
+        )
+        .route(
+            "/datasets/{ns}/{name}/resolve/{rev}/{*path}",
+            get(files::resolve_dataset),
+        )
+        .route("/", get(web::home))
+        .route("/models", get(web::browse_models))
+        .route("/datasets", get(web::browse_datasets))
+        .route("/{ns}/{name}", get(web::model_page))
+        .route("/datasets/{ns}/{name}", get(web::dataset_page))
+        .fallback(fallback)
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn healthz(State(state): State<AppState>) -> Response {
+    match state.store.count_users().await {
+        Ok(_) => Json(json!({ "status": "ok" })).into_response(),
+        Err(e) => AppError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Unavailable",
+            format!("database: {e}"),
+        )
+        .into_response(),
+    }
+}
+
+async fn fallback(req: Request) -> Response {
+    if req.uri().path().starts_with("/api/") {
+        AppError::new(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            format!("no API endpoint {} {}", req.method(), req.uri().path()),
+        )
+        .into_response()
+    } else {
+        web::not_found().await
+    }
+}

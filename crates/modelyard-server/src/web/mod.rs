@@ -1,0 +1,336 @@
+//! Server-rendered pages at the Hub's URLs: home, browse, and a repository page with its card.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use modelyard_core::card::split_front_matter;
+use modelyard_core::{RepoId, RepoKind};
+use modelyard_store::{ListQuery, RepoRow, RepoSort};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::api::{can_read, fmt_date, RepoParams};
+use crate::auth::Auth;
+use crate::error::AppError;
+use crate::repo_ops::read_small;
+use crate::state::AppState;
+
+/// Builds the template environment from the templates compiled into the binary.
+pub fn templates() -> minijinja::Environment<'static> {
+    let mut env = minijinja::Environment::new();
+    for (name, src) in [
+        ("layout.html", include_str!("../../templates/layout.html")),
+        ("home.html", include_str!("../../templates/home.html")),
+        (
+            "repo_list.html",
+            include_str!("../../templates/repo_list.html"),
+        ),
+        ("list.html", include_str!("../../templates/list.html")),
+        ("repo.html", include_str!("../../templates/repo.html")),
+        ("error.html", include_str!("../../templates/error.html")),
+    ] {
+        env.add_template(name, src).expect("templates are valid");
+    }
+    env
+}
+
+/// A page-level error: rendered as HTML, not JSON.
+pub struct PageError(AppError);
+
+impl From<AppError> for PageError {
+    fn from(e: AppError) -> Self {
+        PageError(e)
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let status = self.0.status;
+        let message = if status.is_server_error() {
+            tracing::error!(error = %self.0.message, "page failed");
+            "Something went wrong on the server.".to_owned()
+        } else {
+            self.0.message
+        };
+        let env = templates();
+        let html = env
+            .get_template("error.html")
+            .and_then(|t| t.render(json!({ "status": status.as_u16(), "message": message })))
+            .unwrap_or(message);
+        (status, Html(html)).into_response()
+    }
+}
+
+type PageResult = Result<Html<String>, PageError>;
+
+fn render(state: &AppState, name: &str, ctx: Value) -> PageResult {
+    state
+        .templates
+        .get_template(name)
+        .and_then(|t| t.render(ctx))
+        .map(Html)
+        .map_err(|e| PageError(AppError::internal(format!("template {name}: {e}"))))
+}
+
+fn repo_card(r: &RepoRow) -> Value {
+    json!({
+        "id": r.id.to_string(),
+        "name": r.id.name(),
+        "url": format!("/{}{}", r.kind.url_prefix(), r.id),
+        "private": r.private,
+        "task": r.pipeline_tag,
+        "license": r.license,
+        "tags": r.tags,
+        "downloads": r.downloads,
+        "updated": fmt_date(r.updated_at)[..10].to_owned(),
+    })
+}
+
+async fn recent(
+    state: &AppState,
+    auth: &Auth,
+    kind: RepoKind,
+    limit: i64,
+) -> Result<Vec<Value>, PageError> {
+    let page = state
+        .store
+        .list_repos(&ListQuery {
+            kind,
+            viewer: auth.name().map(str::to_owned),
+            viewer_is_admin: auth.is_admin(),
+            search: None,
+            author: None,
+            tags: vec![],
+            sort: RepoSort::Recent,
+            limit,
+            after: None,
+        })
+        .await
+        .map_err(AppError::from)?;
+    Ok(page.repos.iter().map(repo_card).collect())
+}
+
+pub async fn home(State(state): State<AppState>, auth: Auth) -> PageResult {
+    let models = recent(&state, &auth, RepoKind::Model, 12).await?;
+    let datasets = recent(&state, &auth, RepoKind::Dataset, 12).await?;
+    render(
+        &state,
+        "home.html",
+        json!({ "repos": models, "datasets": datasets }),
+    )
+}
+
+#[derive(Deserialize, Default)]
+pub struct BrowseQuery {
+    pub search: Option<String>,
+    pub sort: Option<String>,
+    pub author: Option<String>,
+    pub tag: Option<String>,
+    pub cursor: Option<String>,
+}
+
+pub async fn browse_models(
+    state: State<AppState>,
+    auth: Auth,
+    q: Query<BrowseQuery>,
+) -> PageResult {
+    browse(state, auth, RepoKind::Model, q).await
+}
+
+pub async fn browse_datasets(
+    state: State<AppState>,
+    auth: Auth,
+    q: Query<BrowseQuery>,
+) -> PageResult {
+    browse(state, auth, RepoKind::Dataset, q).await
+}
+
+async fn browse(
+    State(state): State<AppState>,
+    auth: Auth,
+    kind: RepoKind,
+    Query(q): Query<BrowseQuery>,
+) -> PageResult {
+    let sort = if q.sort.as_deref() == Some("downloads") {
+        RepoSort::Downloads
+    } else {
+        RepoSort::Recent
+    };
+    let after = q.cursor.as_deref().and_then(|c| {
+        let (k, uid) = c.split_once('.')?;
+        Some((k.parse().ok()?, uid.to_owned()))
+    });
+    let page = state
+        .store
+        .list_repos(&ListQuery {
+            kind,
+            viewer: auth.name().map(str::to_owned),
+            viewer_is_admin: auth.is_admin(),
+            search: q.search.clone().filter(|s| !s.is_empty()),
+            author: q.author.clone().filter(|s| !s.is_empty()),
+            tags: q.tag.iter().cloned().collect(),
+            sort,
+            limit: 30,
+            after,
+        })
+        .await
+        .map_err(AppError::from)?;
+    let next = page.next.map(|(k, uid)| {
+        let mut url = format!(
+            "?sort={}&cursor={k}.{uid}",
+            if sort == RepoSort::Downloads {
+                "downloads"
+            } else {
+                "recent"
+            }
+        );
+        if let Some(s) = &q.search {
+            url += &format!(
+                "&search={}",
+                percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC)
+            );
+        }
+        url
+    });
+    let heading = if kind == RepoKind::Model {
+        "Models"
+    } else {
+        "Datasets"
+    };
+    let repos: Vec<Value> = page.repos.iter().map(repo_card).collect();
+    render(
+        &state,
+        "list.html",
+        json!({ "heading": heading, "repos": repos, "search": q.search, "next": next }),
+    )
+}
+
+pub async fn model_page(
+    state: State<AppState>,
+    headers: HeaderMap,
+    auth: Auth,
+    p: Path<RepoParams>,
+) -> PageResult {
+    repo_page(state, headers, auth, RepoKind::Model, p).await
+}
+
+pub async fn dataset_page(
+    state: State<AppState>,
+    headers: HeaderMap,
+    auth: Auth,
+    p: Path<RepoParams>,
+) -> PageResult {
+    repo_page(state, headers, auth, RepoKind::Dataset, p).await
+}
+
+/// Markdown to HTML with everything unsafe (scripts, event handlers, `javascript:`) removed.
+pub fn render_markdown(md: &str) -> String {
+    let mut opts = pulldown_cmark::Options::empty();
+    opts.insert(pulldown_cmark::Options::ENABLE_TABLES);
+    opts.insert(pulldown_cmark::Options::ENABLE_STRIKETHROUGH);
+    let parser = pulldown_cmark::Parser::new_ext(md, opts);
+    let mut html = String::new();
+    pulldown_cmark::html::push_html(&mut html, parser);
+    ammonia::clean(&html)
+}
+
+fn human_size(n: i64) -> String {
+    let units = ["B", "KB", "MB", "GB", "TB"];
+    let mut v = n as f64;
+    let mut i = 0;
+    while v >= 1000.0 && i < units.len() - 1 {
+        v /= 1000.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", units[i])
+    }
+}
+
+async fn repo_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    auth: Auth,
+    kind: RepoKind,
+    Path(p): Path<RepoParams>,
+) -> PageResult {
+    let not_found = || PageError(AppError::repo_not_found(format!("{}/{}", p.ns, p.name)));
+    let id = RepoId::new(&p.ns, &p.name).map_err(|_| not_found())?;
+    let repo = state.store.repo(kind, &id).await.map_err(AppError::from)?;
+    let repo = repo.filter(|r| can_read(&auth, r)).ok_or_else(not_found)?;
+    let rev = "main";
+    let commit = state
+        .store
+        .resolve_revision(&repo.uid, rev)
+        .await
+        .map_err(AppError::from)?
+        .ok_or_else(|| PageError(AppError::revision_not_found(rev)))?;
+    let files = state
+        .store
+        .tree(&commit, "")
+        .await
+        .map_err(AppError::from)?;
+    let prefix = format!("/{}{}", kind.url_prefix(), repo.id);
+    let card_html = match files.iter().find(|f| f.path == "README.md") {
+        Some(f) => read_small(&state, &f.sha256, 1 << 20)
+            .await?
+            .map(|text| render_markdown(split_front_matter(&text).1)),
+        None => None,
+    };
+    let commits = state
+        .store
+        .history(&repo.uid, &commit, 0, 20)
+        .await
+        .map_err(AppError::from)?;
+    let files: Vec<Value> = files
+        .iter()
+        .map(|f| json!({
+            "path": f.path,
+            "size_h": human_size(f.size),
+            "url": format!("{prefix}/resolve/{commit}/{}", percent_encoding::utf8_percent_encode(&f.path, PATH_SET)),
+        }))
+        .collect();
+    let commits: Vec<Value> = commits
+        .iter()
+        .map(|c| json!({"id": c.id, "title": c.title, "author": c.author, "date": fmt_date(c.created_at)[..16].replace('T', " ")}))
+        .collect();
+    render(
+        &state,
+        "repo.html",
+        json!({
+            "repo": repo_card(&repo),
+            "kind": kind.as_str(),
+            "rev": rev,
+            "commit": commit,
+            "card_html": card_html,
+            "card_error": repo.card_error,
+            "files": files,
+            "commits": commits,
+            "base": state.base_url(&headers),
+        }),
+    )
+}
+
+/// Characters escaped in a file path inside a URL (slashes stay).
+const PATH_SET: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}');
+
+pub async fn not_found() -> Response {
+    PageError(AppError::new(
+        StatusCode::NOT_FOUND,
+        "NotFound",
+        "There is no page at this address.",
+    ))
+    .into_response()
+}
