@@ -1,1 +1,75 @@
-fn main() {}
+//! `modelyard`: the one binary — server (`up`, `serve`), admin, client and benchmark commands.
+
+mod bench;
+mod client;
+mod credentials;
+mod pull;
+mod push;
+mod repos;
+mod server;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "modelyard",
+    version,
+    about = "Host, run and compare deep-learning models and datasets"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the platform with embedded defaults (SQLite, local blobs) — the first thing to run.
+    Up(server::ServeArgs),
+    /// Run the hub server alone.
+    Serve(server::ServeArgs),
+    /// Administration that works directly on the data directory or database.
+    Admin {
+        #[command(subcommand)]
+        command: server::AdminCommand,
+    },
+    /// Save a server URL and token for the client commands.
+    Login(credentials::LoginArgs),
+    /// Upload a folder as a new commit of a repository (created if missing).
+    Push(push::PushArgs),
+    /// Download a repository at a branch, tag or commit into a folder.
+    Pull(pull::PullArgs),
+    /// List repositories.
+    Repos(repos::ReposArgs),
+    /// Measure the platform against the limits of this machine.
+    Bench {
+        #[command(subcommand)]
+        command: bench::BenchCommand,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("the tokio runtime starts");
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Up(args) => server::up(args).await,
+            Command::Serve(args) => server::serve(args).await,
+            Command::Admin { command } => server::admin(command).await,
+            Command::Login(args) => credentials::login(args).await,
+            Command::Push(args) => push::push(args).await,
+            Command::Pull(args) => pull::pull(args).await,
+            Command::Repos(args) => repos::repos(args).await,
+            Command::Bench { command } => bench::run(command).await,
+        }
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

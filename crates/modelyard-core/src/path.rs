@@ -56,10 +56,12 @@ impl RepoPath {
                         "path {s:?} is inside .git, which is reserved"
                     )))
                 }
-                _ if seg.len() > MAX_SEGMENT_BYTES => return Err(ValidationError::new(format!(
+                _ if seg.len() > MAX_SEGMENT_BYTES => {
+                    return Err(ValidationError::new(format!(
                     "a segment of path {s:?} is {} bytes long; the limit is {MAX_SEGMENT_BYTES}",
                     seg.len()
-                ))),
+                )))
+                }
                 _ => {}
             }
         }

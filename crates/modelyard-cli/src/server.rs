@@ -1,0 +1,177 @@
+//! `up`, `serve` and `admin`: configuration from flags, environment and a config file.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use modelyard_server::ServerConfig;
+use serde::Deserialize;
+
+/// Where the server keeps its state. Flags win over environment variables, which win over
+/// the config file, which wins over the defaults.
+#[derive(Args, Clone, Debug)]
+pub struct ServeArgs {
+    /// Address and port to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "MODELYARD_BIND")]
+    pub bind: Option<SocketAddr>,
+    /// Directory for the SQLite database, blobs and keys [default: ./modelyard-data].
+    #[arg(long, env = "MODELYARD_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Database URL (default: sqlite inside the data directory).
+    #[arg(long, env = "MODELYARD_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// The URL clients use to reach this server (default: from each request's Host header).
+    #[arg(long, env = "MODELYARD_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// A TOML file with the same settings (bind, data_dir, database_url, public_url);
+    /// ./modelyard.toml is read when present.
+    #[arg(long, env = "MODELYARD_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    bind: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    public_url: Option<String>,
+}
+
+impl ServeArgs {
+    pub fn resolve(&self) -> anyhow::Result<ServerConfig> {
+        let file = match &self.config {
+            Some(path) => Some(path.clone()),
+            None => Some(PathBuf::from("modelyard.toml")).filter(|p| p.exists()),
+        };
+        let file: FileConfig = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(&path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        let bind = self
+            .bind
+            .or(file.bind)
+            .unwrap_or_else(|| "127.0.0.1:8080".parse().expect("valid"));
+        let data_dir = self
+            .data_dir
+            .clone()
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("modelyard-data"));
+        let mut config = ServerConfig::new(bind, data_dir);
+        config.database_url = self.database_url.clone().or(file.database_url);
+        config.public_url = self.public_url.clone().or(file.public_url);
+        Ok(config)
+    }
+}
+
+fn init_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MODELYARD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=warn,sqlx=warn"));
+    use std::io::IsTerminal;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr);
+    if std::env::var("MODELYARD_LOG_FORMAT").as_deref() == Ok("json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("signal handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+/// Starts the server and prints where it listens (tests read the `listening on` line).
+async fn start(args: ServeArgs, newcomer: bool) -> anyhow::Result<()> {
+    init_logs();
+    let config = args.resolve()?;
+    let data_dir = config.data_dir.clone();
+    let state = modelyard_server::open_state(config.clone()).await?;
+    let admin_token = modelyard_server::bootstrap_admin(&state).await?;
+    let (listener, addr) = modelyard_server::bind(&config).await?;
+    let url = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
+    println!("modelyard listening on {url}");
+    if let Some(token) = &admin_token {
+        println!("created the admin account; its token is shown only this once:");
+        println!("{token}");
+    }
+    if newcomer {
+        println!();
+        println!("  open {url} in a browser");
+        println!("  data directory: {}", data_dir.display());
+        match &admin_token {
+            Some(t) => println!("  log in:  modelyard login --server {url} --token {t}"),
+            None => println!("  log in:  modelyard login --server {url} --token <token>   (new tokens: modelyard admin create-user NAME --token)"),
+        }
+        println!("  publish: modelyard push ./my-model admin/my-model");
+        println!("  HF client: HF_ENDPOINT={url} HF_HUB_DISABLE_XET=1 HF_TOKEN=<token> python ...");
+    }
+    modelyard_server::serve(state, listener, shutdown_signal()).await
+}
+
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    start(args, false).await
+}
+
+/// `up`: the hub with embedded defaults and a guide for newcomers. (A local worker joins it
+/// once the computing subsystem exists.)
+pub async fn up(args: ServeArgs) -> anyhow::Result<()> {
+    start(args, true).await
+}
+
+#[derive(Subcommand)]
+pub enum AdminCommand {
+    /// Create a user; with --token, print a fresh API token for it alone on stdout.
+    CreateUser {
+        name: String,
+        #[arg(long)]
+        admin: bool,
+        #[arg(long)]
+        token: bool,
+        #[command(flatten)]
+        server: ServeArgs,
+    },
+}
+
+pub async fn admin(cmd: AdminCommand) -> anyhow::Result<()> {
+    match cmd {
+        AdminCommand::CreateUser {
+            name,
+            admin,
+            token,
+            server,
+        } => {
+            let config = server.resolve()?;
+            let state = modelyard_server::open_state(config).await?;
+            let t = modelyard_server::create_user(&state, &name, admin).await?;
+            state.store.close().await;
+            if token {
+                println!("{t}");
+            } else {
+                eprintln!("created user {name}; use --token to get an API token");
+            }
+            Ok(())
+        }
+    }
+}
