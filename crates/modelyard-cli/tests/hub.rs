@@ -368,8 +368,8 @@ async fn concurrent_commits_on_one_branch_one_wins() {
         let parent = s.head("alice/race", None).await;
         let f1 = format!("one-{round}.txt");
         let f2 = format!("two-{round}.txt");
-        let (files1, files2): ([(&str, &[u8]); 1], [(&str, &[u8]); 1]) =
-            ([(&f1, b"1")], [(&f2, b"2")]);
+        let files1: [(&str, &[u8]); 1] = [(&f1, b"1")];
+        let files2: [(&str, &[u8]); 1] = [(&f2, b"2")];
         let (r1, r2) = tokio::join!(
             s.commit_files(&a, "alice/race", &files1, Some(&parent)),
             s.commit_files(&a, "alice/race", &files2, Some(&parent)),
