@@ -112,9 +112,14 @@ async fn start(args: ServeArgs, newcomer: bool) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| format!("http://{addr}"));
     println!("modelyard listening on {url}");
-    if let Some(token) = &admin_token {
-        println!("created the admin account; its token is shown only this once:");
-        println!("{token}");
+    match &admin_token {
+        Some(token) => {
+            println!("created the admin account; its token is shown only this once:");
+            println!("{token}");
+        }
+        None => {
+            println!("users exist already; new tokens: modelyard admin create-user NAME --token")
+        }
     }
     if newcomer {
         println!();

@@ -83,8 +83,26 @@ pub fn router(state: AppState) -> Router {
         .route("/{ns}/{name}", get(web::model_page))
         .route("/datasets/{ns}/{name}", get(web::dataset_page))
         .fallback(fallback)
+        .layer(axum::middleware::from_fn(close_after_refused_upload))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// A request with a body that was refused may not have been read to its end; asking the client
+/// to close the connection keeps it from sending its next request into the unread rest.
+async fn close_after_refused_upload(req: Request, next: axum::middleware::Next) -> Response {
+    let has_body = !matches!(
+        *req.method(),
+        axum::http::Method::GET | axum::http::Method::HEAD
+    );
+    let mut resp = next.run(req).await;
+    if has_body && (resp.status().is_client_error() || resp.status().is_server_error()) {
+        resp.headers_mut().insert(
+            axum::http::header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
+    }
+    resp
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {
