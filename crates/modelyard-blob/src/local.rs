@@ -4,7 +4,7 @@ use std::io::{self, Read, Seek, SeekFrom};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures_util::Stream;
 use tokio::sync::mpsc;
 
@@ -52,9 +52,9 @@ impl LocalBlobs {
         let tmp_path = self
             .tmp_dir()
             .join(format!("{:016x}.part", rand::random::<u64>()));
-        let file = std::fs::File::create(&tmp_path)?;
+        std::fs::File::create(&tmp_path)?;
         let guard = RemoveOnDrop(Some(tmp_path.clone()));
-        let written = write_hashed(body, file, &expect).await?;
+        let written = write_hashed(body, &tmp_path, &expect).await?;
         let dest = self.path_of(&written.sha256);
         let created = tokio::task::spawn_blocking(move || -> io::Result<bool> {
             if dest.exists() {
@@ -113,16 +113,25 @@ impl LocalBlobs {
             let mut left = range.end - range.start;
             while left > 0 {
                 let want = left.min(READ_CHUNK as u64) as usize;
-                let mut buf = BytesMut::zeroed(want);
-                match file.read_exact(&mut buf) {
-                    Ok(()) => {}
+                // read_to_end fills spare capacity without zeroing it first.
+                let mut buf = Vec::with_capacity(want);
+                match (&mut file).take(want as u64).read_to_end(&mut buf) {
+                    Ok(n) if n == want => {}
+                    Ok(n) => {
+                        let e = io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            format!("blob ended {} bytes early", want - n),
+                        );
+                        let _ = tx.blocking_send(Err(e));
+                        return;
+                    }
                     Err(e) => {
                         let _ = tx.blocking_send(Err(e));
                         return;
                     }
                 }
                 left -= want as u64;
-                if tx.blocking_send(Ok(buf.freeze())).is_err() {
+                if tx.blocking_send(Ok(Bytes::from(buf))).is_err() {
                     return; // the reader went away
                 }
             }
