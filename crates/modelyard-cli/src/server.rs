@@ -106,6 +106,9 @@ async fn start(args: ServeArgs, newcomer: bool) -> anyhow::Result<()> {
     let data_dir = config.data_dir.clone();
     let state = modelyard_server::open_state(config.clone()).await?;
     let admin_token = modelyard_server::bootstrap_admin(&state).await?;
+    if newcomer && admin_token.is_some() {
+        modelyard_server::seed_demo(&state).await?;
+    }
     let (listener, addr) = modelyard_server::bind(&config).await?;
     let url = config
         .public_url
@@ -129,6 +132,7 @@ async fn start(args: ServeArgs, newcomer: bool) -> anyhow::Result<()> {
             Some(t) => println!("  log in:  modelyard login --server {url} --token {t}"),
             None => println!("  log in:  modelyard login --server {url} --token <token>   (new tokens: modelyard admin create-user NAME --token)"),
         }
+        println!("  demo:    {url}/admin/mnist-8 (model) and {url}/datasets/admin/mnist (dataset)");
         println!("  publish: modelyard push ./my-model admin/my-model");
         println!("  HF client: HF_ENDPOINT={url} HF_HUB_DISABLE_XET=1 HF_TOKEN=<token> python ...");
     }
@@ -178,5 +182,59 @@ pub async fn admin(cmd: AdminCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(config: Option<PathBuf>) -> ServeArgs {
+        ServeArgs {
+            bind: None,
+            data_dir: None,
+            database_url: None,
+            public_url: None,
+            config,
+        }
+    }
+
+    #[test]
+    fn defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = args(Some(dir.path().join("absent.toml")));
+        assert!(c.resolve().is_err(), "a named config file must exist");
+        let c = ServeArgs {
+            config: None,
+            ..args(None)
+        }
+        .resolve()
+        .unwrap();
+        assert_eq!(c.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.data_dir, PathBuf::from("modelyard-data"));
+    }
+
+    #[test]
+    fn flags_override_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("m.toml");
+        std::fs::write(&file, "bind = \"127.0.0.1:9000\"\ndata_dir = \"/srv/yard\"\npublic_url = \"http://hub.lab\"\n").unwrap();
+        let from_file = args(Some(file.clone())).resolve().unwrap();
+        assert_eq!(from_file.bind.to_string(), "127.0.0.1:9000");
+        assert_eq!(from_file.data_dir, PathBuf::from("/srv/yard"));
+        assert_eq!(from_file.public_url.as_deref(), Some("http://hub.lab"));
+        let flagged = ServeArgs {
+            bind: Some("0.0.0.0:1234".parse().unwrap()),
+            ..args(Some(file.clone()))
+        }
+        .resolve()
+        .unwrap();
+        assert_eq!(flagged.bind.to_string(), "0.0.0.0:1234");
+        assert_eq!(flagged.data_dir, PathBuf::from("/srv/yard"));
+        std::fs::write(&file, "port = 1\n").unwrap();
+        assert!(
+            args(Some(file)).resolve().is_err(),
+            "unknown keys are refused"
+        );
     }
 }

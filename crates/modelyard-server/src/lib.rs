@@ -3,6 +3,7 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod demo;
 pub mod error;
 pub mod repo_ops;
 pub mod router;
@@ -73,6 +74,13 @@ pub async fn bootstrap_admin(state: &AppState) -> anyhow::Result<Option<String>>
         .map_err(|e| anyhow::anyhow!(e.message))?;
     tracing::info!(user = "admin", "created the first admin account");
     Ok(Some(token))
+}
+
+/// Publishes the demo repositories (for `up` on a fresh install).
+pub async fn seed_demo(state: &AppState) -> anyhow::Result<()> {
+    demo::seed(state)
+        .await
+        .map_err(|e| anyhow::anyhow!(e.message))
 }
 
 /// Creates a user from the command line and returns a fresh write token for them.

@@ -176,9 +176,14 @@ impl Drop for Server {
 /// Starts `modelyard serve` and waits for its `listening on` line; returns the admin token
 /// when this start created the admin account.
 pub fn spawn(data_dir: &Path, log_dir: &Path) -> (Child, String, Option<String>) {
+    spawn_cmd("serve", data_dir, log_dir)
+}
+
+/// Like `spawn`, for `serve` or `up`.
+pub fn spawn_cmd(cmd: &str, data_dir: &Path, log_dir: &Path) -> (Child, String, Option<String>) {
     let log = std::fs::File::create(log_dir.join("server.log")).unwrap();
     let mut child = Command::new(BIN)
-        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
+        .args([cmd, "--bind", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
         .env("MODELYARD_LOG", "info")
         .stdout(Stdio::piped())

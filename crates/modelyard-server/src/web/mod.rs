@@ -18,6 +18,7 @@ use crate::state::AppState;
 /// Builds the template environment from the templates compiled into the binary.
 pub fn templates() -> minijinja::Environment<'static> {
     let mut env = minijinja::Environment::new();
+    env.set_formatter(html_formatter);
     for (name, src) in [
         ("layout.html", include_str!("../../templates/layout.html")),
         ("home.html", include_str!("../../templates/home.html")),
@@ -32,6 +33,38 @@ pub fn templates() -> minijinja::Environment<'static> {
         env.add_template(name, src).expect("templates are valid");
     }
     env
+}
+
+/// Escapes like minijinja's HTML formatter, except that `/` stays readable in paths and ids.
+fn html_formatter(
+    out: &mut minijinja::Output,
+    state: &minijinja::State,
+    value: &minijinja::Value,
+) -> Result<(), minijinja::Error> {
+    if value.is_safe()
+        || matches!(state.auto_escape(), minijinja::AutoEscape::None)
+        || value.is_none()
+    {
+        if value.is_none() {
+            return Ok(());
+        }
+        return write!(out, "{value}")
+            .map_err(|e| minijinja::Error::new(minijinja::ErrorKind::WriteFailure, e.to_string()));
+    }
+    let text = value.to_string();
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '"' => escaped.push_str("&quot;"),
+            '\'' => escaped.push_str("&#x27;"),
+            c => escaped.push(c),
+        }
+    }
+    out.write_str(&escaped)
+        .map_err(|e| minijinja::Error::new(minijinja::ErrorKind::WriteFailure, e.to_string()))
 }
 
 /// A page-level error: rendered as HTML, not JSON.
