@@ -2,7 +2,9 @@
 
 pub mod card;
 pub mod hash;
+pub mod job;
 pub mod path;
+pub mod protocol;
 pub mod repo;
 pub mod revision;
 
