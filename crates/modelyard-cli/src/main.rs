@@ -3,10 +3,12 @@
 mod bench;
 mod client;
 mod credentials;
+mod jobs;
 mod pull;
 mod push;
 mod repos;
 mod server;
+mod worker;
 
 use clap::{Parser, Subcommand};
 
@@ -24,9 +26,11 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Start the platform with embedded defaults (SQLite, local blobs) — the first thing to run.
-    Up(server::ServeArgs),
+    Up(server::UpArgs),
     /// Run the hub server alone.
     Serve(server::ServeArgs),
+    /// Run a compute node that takes jobs from a hub.
+    Worker(worker::WorkerArgs),
     /// Administration that works directly on the data directory or database.
     Admin {
         #[command(subcommand)]
@@ -40,6 +44,16 @@ enum Command {
     Pull(pull::PullArgs),
     /// List repositories.
     Repos(repos::ReposArgs),
+    /// Submit a job; prints its id.
+    Submit(jobs::SubmitArgs),
+    /// List your jobs.
+    Jobs(jobs::JobsArgs),
+    /// Print a job's output (`-f` follows it live).
+    Logs(jobs::LogsArgs),
+    /// Cancel a job.
+    Cancel(jobs::CancelArgs),
+    /// List the cluster's nodes.
+    Nodes(jobs::NodesArgs),
     /// Measure the platform against the limits of this machine.
     Bench {
         #[command(subcommand)]
@@ -57,11 +71,17 @@ fn main() -> std::process::ExitCode {
         match cli.command {
             Command::Up(args) => server::up(args).await,
             Command::Serve(args) => server::serve(args).await,
+            Command::Worker(args) => worker::worker(args).await,
             Command::Admin { command } => server::admin(command).await,
             Command::Login(args) => credentials::login(args).await,
             Command::Push(args) => push::push(args).await,
             Command::Pull(args) => pull::pull(args).await,
             Command::Repos(args) => repos::repos(args).await,
+            Command::Submit(a) => jobs::submit(a).await,
+            Command::Jobs(a) => jobs::jobs(a).await,
+            Command::Logs(a) => jobs::logs(a).await,
+            Command::Cancel(a) => jobs::cancel(a).await,
+            Command::Nodes(a) => jobs::nodes(a).await,
             Command::Bench { command } => bench::run(command).await,
         }
     });

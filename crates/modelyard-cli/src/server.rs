@@ -24,6 +24,9 @@ pub struct ServeArgs {
     /// The URL clients use to reach this server (default: from each request's Host header).
     #[arg(long, env = "MODELYARD_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// Milliseconds without a heartbeat after which a worker is lost [default: 15000].
+    #[arg(long, env = "MODELYARD_NODE_LEASE_MS")]
+    pub node_lease_ms: Option<u64>,
     /// A TOML file with the same settings (bind, data_dir, database_url, public_url);
     /// ./modelyard.toml is read when present.
     #[arg(long, env = "MODELYARD_CONFIG")]
@@ -37,6 +40,7 @@ struct FileConfig {
     data_dir: Option<PathBuf>,
     database_url: Option<String>,
     public_url: Option<String>,
+    node_lease_ms: Option<u64>,
 }
 
 impl ServeArgs {
@@ -65,11 +69,14 @@ impl ServeArgs {
         let mut config = ServerConfig::new(bind, data_dir);
         config.database_url = self.database_url.clone().or(file.database_url);
         config.public_url = self.public_url.clone().or(file.public_url);
+        if let Some(ms) = self.node_lease_ms.or(file.node_lease_ms) {
+            config.node_lease = std::time::Duration::from_millis(ms.max(300));
+        }
         Ok(config)
     }
 }
 
-fn init_logs() {
+pub fn init_logs() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("MODELYARD_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=warn,sqlx=warn"));
     use std::io::IsTerminal;
@@ -84,7 +91,7 @@ fn init_logs() {
     }
 }
 
-async fn shutdown_signal() {
+pub async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
@@ -99,8 +106,19 @@ async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
-/// Starts the server and prints where it listens (tests read the `listening on` line).
-async fn start(args: ServeArgs, newcomer: bool) -> anyhow::Result<()> {
+/// `up`: the server flags plus the local worker's.
+#[derive(Args, Clone, Debug)]
+pub struct UpArgs {
+    #[command(flatten)]
+    pub serve: ServeArgs,
+    /// Let the local worker run `command` jobs (arbitrary user commands).
+    #[arg(long)]
+    pub allow_commands: bool,
+}
+
+/// Starts the server and prints where it listens (tests read the `listening on` line). With
+/// `local_worker`, a worker runs in the same process, on the same embedded defaults.
+async fn start(args: ServeArgs, newcomer: bool, local_worker: Option<bool>) -> anyhow::Result<()> {
     init_logs();
     let config = args.resolve()?;
     let data_dir = config.data_dir.clone();
@@ -136,21 +154,57 @@ async fn start(args: ServeArgs, newcomer: bool) -> anyhow::Result<()> {
         println!("  publish: modelyard push ./my-model admin/my-model");
         println!("  HF client: HF_ENDPOINT={url} HF_HUB_DISABLE_XET=1 HF_TOKEN=<token> python ...");
     }
-    modelyard_server::serve(state, listener, shutdown_signal()).await
+    let stop = tokio_util::sync::CancellationToken::new();
+    let worker = match local_worker {
+        Some(allow_commands) => {
+            let config = modelyard_worker::WorkerConfig {
+                server: format!("http://{addr}"),
+                join_token: modelyard_server::master::join_token(&state.store).await?,
+                name: format!("{}-local", crate::worker::host_name()),
+                cache_dir: data_dir.join("worker").join("cache"),
+                cache_bytes: 20 << 30,
+                work_dir: data_dir.join("worker").join("work"),
+                allow_commands,
+                grace: std::time::Duration::from_secs(10),
+            };
+            let stop = stop.clone();
+            Some(tokio::spawn(async move {
+                modelyard_worker::run(config, stop.cancelled_owned()).await
+            }))
+        }
+        None => None,
+    };
+    let server_stop = stop.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        server_stop.cancel();
+    });
+    let served = modelyard_server::serve(state, listener, stop.clone().cancelled_owned()).await;
+    stop.cancel();
+    if let Some(w) = worker {
+        if let Ok(Err(e)) = w.await {
+            tracing::warn!(error = %e, "local worker stopped with an error");
+        }
+    }
+    served
 }
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    start(args, false).await
+    start(args, false, None).await
 }
 
-/// `up`: the hub with embedded defaults and a guide for newcomers. (A local worker joins it
-/// once the computing subsystem exists.)
-pub async fn up(args: ServeArgs) -> anyhow::Result<()> {
-    start(args, true).await
+/// `up`: the hub and one local worker on embedded defaults, with a guide for newcomers.
+pub async fn up(args: UpArgs) -> anyhow::Result<()> {
+    start(args.serve, true, Some(args.allow_commands)).await
 }
 
 #[derive(Subcommand)]
 pub enum AdminCommand {
+    /// Print the cluster join token that workers register with.
+    JoinToken {
+        #[command(flatten)]
+        server: ServeArgs,
+    },
     /// Create a user; with --token, print a fresh API token for it alone on stdout.
     CreateUser {
         name: String,
@@ -165,6 +219,13 @@ pub enum AdminCommand {
 
 pub async fn admin(cmd: AdminCommand) -> anyhow::Result<()> {
     match cmd {
+        AdminCommand::JoinToken { server } => {
+            let state = modelyard_server::open_state(server.resolve()?).await?;
+            let token = modelyard_server::master::join_token(&state.store).await?;
+            state.store.close().await;
+            println!("{token}");
+            Ok(())
+        }
         AdminCommand::CreateUser {
             name,
             admin,
@@ -195,6 +256,7 @@ mod tests {
             data_dir: None,
             database_url: None,
             public_url: None,
+            node_lease_ms: None,
             config,
         }
     }

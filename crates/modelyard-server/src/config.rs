@@ -17,6 +17,8 @@ pub struct ServerConfig {
     pub public_url: Option<String>,
     /// Largest accepted file, in bytes.
     pub max_file_bytes: u64,
+    /// A worker silent this long is lost; its jobs go back to the queue.
+    pub node_lease: std::time::Duration,
 }
 
 impl ServerConfig {
@@ -27,6 +29,7 @@ impl ServerConfig {
             database_url: None,
             public_url: None,
             max_file_bytes: 1 << 40,
+            node_lease: std::time::Duration::from_secs(15),
         }
     }
 

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod config;
 pub mod demo;
 pub mod error;
+pub mod master;
 pub mod repo_ops;
 pub mod router;
 pub mod state;
@@ -33,12 +34,17 @@ pub async fn open_state(config: ServerConfig) -> anyhow::Result<AppState> {
         .await
         .with_context(|| format!("opening blob directory {}", config.blob_dir().display()))?;
     let secret = load_secret(&config).await?;
+    let timing = master::ClusterTiming {
+        lease: config.node_lease,
+        poll: (config.node_lease / 3).min(std::time::Duration::from_secs(5)),
+    };
     Ok(AppState {
         store,
         blobs,
         config: Arc::new(config),
         secret: Arc::new(secret),
         templates: Arc::new(web::templates()),
+        master: Arc::new(master::Master::new(timing)),
     })
 }
 
@@ -113,10 +119,21 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    use axum::serve::ListenerExt;
     let app = router::router(state.clone());
-    axum::serve(listener, app)
+    master::join_token(&state.store).await?;
+    let scheduler = tokio::spawn(master::scheduler::run(state.clone()));
+    // Without TCP_NODELAY, Nagle's algorithm holds a small body back until the client's delayed
+    // ACK arrives: ~40 ms per small file on a kept-alive connection.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::warn!(error = %e, "could not set TCP_NODELAY");
+        }
+    });
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
-        .await?;
+        .await;
+    scheduler.abort();
     state.store.close().await;
-    Ok(())
+    Ok(served?)
 }

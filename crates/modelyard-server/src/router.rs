@@ -10,6 +10,7 @@ use serde_json::json;
 
 use crate::api::{commit, files, lfs, refs, repos, users};
 use crate::error::AppError;
+use crate::master::{cluster_api, jobs_api};
 use crate::state::AppState;
 use crate::web;
 
@@ -59,6 +60,15 @@ pub fn router(state: AppState) -> Router {
         .route("/api/validate-yaml", post(commit::validate_yaml))
         .route("/api/lfs/objects/{oid}", put(lfs::upload))
         .route("/api/lfs/verify", post(lfs::verify))
+        .route("/api/jobs", get(jobs_api::list).post(jobs_api::submit))
+        .route("/api/jobs/{id}", get(jobs_api::get))
+        .route("/api/jobs/{id}/cancel", post(jobs_api::cancel))
+        .route("/api/jobs/{id}/logs", get(jobs_api::logs))
+        .route("/api/cluster/nodes", get(jobs_api::nodes))
+        .route("/api/cluster/register", post(cluster_api::register))
+        .route("/api/cluster/heartbeat", post(cluster_api::heartbeat))
+        .route("/api/cluster/jobs/{id}/events", post(cluster_api::events))
+        .route("/api/cluster/blobs/{sha}", get(cluster_api::blob))
         .merge(repo_api(RepoKind::Model))
         .merge(repo_api(RepoKind::Dataset))
         .route(

@@ -16,6 +16,7 @@ pub struct AppState {
     /// Key for self-authenticating links (LFS upload URLs).
     pub secret: Arc<[u8; 32]>,
     pub templates: Arc<minijinja::Environment<'static>>,
+    pub master: Arc<crate::master::Master>,
 }
 
 impl AppState {

@@ -1,0 +1,250 @@
+//! Job commands: `submit`, `jobs`, `logs`, `cancel`, `nodes`.
+
+use anyhow::Context;
+use clap::Args;
+use futures_util::StreamExt;
+use serde_json::{json, Value};
+
+use crate::credentials::ClientArgs;
+
+#[derive(Args)]
+pub struct SubmitArgs {
+    /// Run this shell command (a `command` job; needs a worker started with --allow-commands).
+    #[arg(long)]
+    pub command: Option<String>,
+    /// Model repo whose files are the job's `model/` inputs: NS/NAME[@REV].
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Dataset repo whose files are the job's `dataset/` inputs: NS/NAME[@REV].
+    #[arg(long)]
+    pub dataset: Option<String>,
+    /// CPU cores the job needs.
+    #[arg(long, default_value_t = 1)]
+    pub cpus: u32,
+    /// GPUs the job needs.
+    #[arg(long, default_value_t = 0)]
+    pub gpus: u32,
+    /// Wall-clock limit in seconds.
+    #[arg(long, default_value_t = 3600)]
+    pub timeout: u64,
+    /// Attempts before the job fails for good when its node is lost.
+    #[arg(long, default_value_t = 3)]
+    pub max_attempts: i64,
+    /// Print the job as JSON instead of its id.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+pub async fn submit(a: SubmitArgs) -> anyhow::Result<()> {
+    let client = a.client.client()?;
+    let body = json!({
+        "kind": if a.command.is_some() { "command" } else { "evaluate" },
+        "command": a.command, "model": a.model, "dataset": a.dataset,
+        "resources": {"cpus": a.cpus, "memory_mb": 0, "gpus": a.gpus},
+        "timeout_s": a.timeout, "max_attempts": a.max_attempts,
+    });
+    let job: Value = client.post_json("/api/jobs", &body).await?;
+    if a.json {
+        println!("{job}");
+    } else {
+        println!("{}", job["id"]);
+    }
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct JobsArgs {
+    /// Only jobs in this state.
+    #[arg(long)]
+    pub state: Option<String>,
+    /// Every user's jobs (admins).
+    #[arg(long)]
+    pub all: bool,
+    #[arg(long, default_value_t = 100)]
+    pub limit: i64,
+    /// Print a JSON array.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+pub async fn jobs(a: JobsArgs) -> anyhow::Result<()> {
+    let client = a.client.client()?;
+    let mut url = format!("/api/jobs?limit={}&all={}", a.limit, a.all);
+    if let Some(s) = &a.state {
+        url += &format!("&state={s}");
+    }
+    let jobs: Vec<Value> = client.get_json(&url).await?;
+    if a.json {
+        println!("{}", Value::Array(jobs));
+        return Ok(());
+    }
+    println!(
+        "{:>6}  {:<9} {:<10} {:>7}  {:<20} what",
+        "id", "kind", "state", "attempt", "created"
+    );
+    for j in &jobs {
+        let what = j["spec"]["command"]
+            .as_str()
+            .map(str::to_owned)
+            .unwrap_or_else(|| {
+                j["spec"]["inputs"]
+                    .as_array()
+                    .map(|i| format!("{} input files", i.len()))
+                    .unwrap_or_default()
+            });
+        println!(
+            "{:>6}  {:<9} {:<10} {:>7}  {:<20} {}",
+            j["id"],
+            j["kind"].as_str().unwrap_or(""),
+            j["state"].as_str().unwrap_or(""),
+            j["attempt"],
+            j["created_at"]
+                .as_str()
+                .unwrap_or("")
+                .get(..19)
+                .unwrap_or(""),
+            what.chars().take(60).collect::<String>()
+        );
+    }
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct LogsArgs {
+    pub job: i64,
+    /// Keep printing new output until the job ends.
+    #[arg(short, long)]
+    pub follow: bool,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+fn print_chunk(c: &Value) {
+    let text = c["text"].as_str().unwrap_or("");
+    if c["stream"] == "stderr" {
+        eprint!("{text}");
+    } else {
+        print!("{text}");
+    }
+}
+
+pub async fn logs(a: LogsArgs) -> anyhow::Result<()> {
+    let client = a.client.client()?;
+    if !a.follow {
+        let chunks: Vec<Value> = client
+            .get_json(&format!("/api/jobs/{}/logs", a.job))
+            .await?;
+        chunks.iter().for_each(print_chunk);
+        return Ok(());
+    }
+    let resp = client
+        .send(client.request(
+            reqwest::Method::GET,
+            &format!("/api/jobs/{}/logs?follow=true", a.job),
+        ))
+        .await?;
+    let mut body = resp.bytes_stream();
+    let mut buf = String::new();
+    while let Some(chunk) = body.next().await {
+        buf.push_str(&String::from_utf8_lossy(
+            &chunk.context("reading the log stream")?,
+        ));
+        while let Some(end) = buf.find("\n\n") {
+            let event: String = buf.drain(..end + 2).collect();
+            let mut kind = "message";
+            let mut data = String::new();
+            for line in event.lines() {
+                if let Some(k) = line.strip_prefix("event:") {
+                    kind = k.trim();
+                } else if let Some(d) = line.strip_prefix("data:") {
+                    data.push_str(d.strip_prefix(' ').unwrap_or(d));
+                    data.push('\n');
+                }
+            }
+            match kind {
+                "log" => data
+                    .lines()
+                    .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                    .for_each(|c| print_chunk(&c)),
+                "end" => {
+                    let v: Value = serde_json::from_str(data.trim()).unwrap_or(Value::Null);
+                    eprintln!(
+                        "job {} {}: {}",
+                        a.job,
+                        v["state"].as_str().unwrap_or("?"),
+                        v["reason"].as_str().unwrap_or("")
+                    );
+                    return Ok(());
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct CancelArgs {
+    pub job: i64,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+pub async fn cancel(a: CancelArgs) -> anyhow::Result<()> {
+    let client = a.client.client()?;
+    let job: Value = client
+        .post_json(&format!("/api/jobs/{}/cancel", a.job), &json!({}))
+        .await?;
+    println!(
+        "job {} {}",
+        a.job,
+        if job["state"] == "cancelled" {
+            "cancelled"
+        } else {
+            "is being cancelled"
+        }
+    );
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct NodesArgs {
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+pub async fn nodes(a: NodesArgs) -> anyhow::Result<()> {
+    let client = a.client.client()?;
+    let nodes: Vec<Value> = client.get_json("/api/cluster/nodes").await?;
+    if a.json {
+        println!("{}", Value::Array(nodes));
+        return Ok(());
+    }
+    println!(
+        "{:<18} {:<20} {:<6} {:>5} {:>9} {:>8}  jobs",
+        "id", "name", "state", "cpus", "GFLOP/s", "commands"
+    );
+    for n in &nodes {
+        println!(
+            "{:<18} {:<20} {:<6} {:>5} {:>9.1} {:>8}  {}",
+            n["id"].as_str().unwrap_or(""),
+            n["name"].as_str().unwrap_or(""),
+            n["state"].as_str().unwrap_or(""),
+            n["inventory"]["cpus"],
+            n["inventory"]["gflops"].as_f64().unwrap_or(0.0),
+            if n["inventory"]["allow_commands"] == true {
+                "yes"
+            } else {
+                "no"
+            },
+            n["jobs"]
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,300 @@
+//! The worker protocol's endpoints: register, heartbeat (long poll), job events, blob fetch.
+
+use std::collections::HashSet;
+
+use axum::body::Body;
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use axum::response::Response;
+use axum::Json;
+use modelyard_core::protocol::{
+    Assignment, AttemptRef, Heartbeat, HeartbeatResponse, JobEvents, RegisterRequest,
+    RegisterResponse, PROTOCOL_VERSION,
+};
+use modelyard_store::{JobRow, NodeRow};
+use serde_json::{json, Value};
+
+use crate::auth::{hash_token, new_token};
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+
+/// A registered, alive node, from its bearer token.
+pub struct NodeAuth(pub NodeRow);
+
+impl FromRequestParts<AppState> for NodeAuth {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(|| {
+                AppError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "NodeUnknown",
+                    "send the node token",
+                )
+            })?;
+        match state.store.node_by_token(&hash_token(token.trim())).await? {
+            Some(n) if n.state == "alive" => Ok(NodeAuth(n)),
+            Some(_) => Err(AppError::new(
+                StatusCode::UNAUTHORIZED,
+                "NodeLost",
+                "this node was declared lost; register again",
+            )),
+            None => Err(AppError::new(
+                StatusCode::UNAUTHORIZED,
+                "NodeUnknown",
+                "unknown node token; register again",
+            )),
+        }
+    }
+}
+
+fn eq_ct(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// `POST /api/cluster/register`.
+pub async fn register(
+    State(state): State<AppState>,
+    Json(req): Json<RegisterRequest>,
+) -> AppResult<Json<RegisterResponse>> {
+    if req.protocol_version != PROTOCOL_VERSION {
+        return Err(AppError::new(
+            StatusCode::BAD_REQUEST,
+            "ProtocolVersion",
+            format!(
+                "this worker speaks protocol version {}, the server speaks {PROTOCOL_VERSION}; run the same modelyard version on both",
+                req.protocol_version
+            ),
+        ));
+    }
+    let expected = super::join_token(&state.store).await?;
+    if !eq_ct(expected.as_bytes(), req.join_token.as_bytes()) {
+        return Err(AppError::new(
+            StatusCode::UNAUTHORIZED,
+            "BadJoinToken",
+            "wrong join token; print the right one with `modelyard admin join-token --data-dir DIR` on the server",
+        ));
+    }
+    let name = req.name.trim();
+    if name.is_empty() || name.len() > 128 {
+        return Err(AppError::bad_request(
+            "node name must be 1 to 128 characters",
+        ));
+    }
+    let id = format!("{:016x}", rand::random::<u64>());
+    let token = new_token().replacen("my_", "myn_", 1);
+    let inventory =
+        serde_json::to_string(&req.inventory).map_err(|e| AppError::internal(e.to_string()))?;
+    state
+        .store
+        .create_node(&id, name, &hash_token(&token), &inventory)
+        .await?;
+    // An earlier registration under the same name is this worker before a restart: whatever it
+    // ran is gone or orphaned, so its jobs go back to the queue and it must kill what it reports.
+    for old in state.store.retire_nodes_named(name, &id).await? {
+        let n = state
+            .store
+            .requeue_jobs_of(&old, &format!("worker {name} restarted"))
+            .await?;
+        tracing::info!(node.id = %old, node.name = %name, requeued = n, "node replaced by a new registration");
+    }
+    tracing::info!(node.id = %id, node.name = %name, cpus = req.inventory.cpus, commands = req.inventory.allow_commands, "node registered");
+    state.master.wake_scheduler();
+    let t = state.master.timing;
+    Ok(Json(RegisterResponse {
+        node_id: id,
+        node_token: token,
+        lease_ms: t.lease.as_millis() as u64,
+        poll_ms: t.poll.as_millis() as u64,
+        kill: req.running,
+    }))
+}
+
+/// What a node should hear now: assignments it has not acknowledged and attempts to stop.
+async fn news(
+    state: &AppState,
+    node: &NodeRow,
+    running: &[AttemptRef],
+) -> AppResult<HeartbeatResponse> {
+    let active: Vec<JobRow> = state.store.jobs_on_node(&node.id).await?;
+    let reported: HashSet<(i64, i64)> = running.iter().map(|r| (r.job_id, r.attempt)).collect();
+    let mut assignments = Vec::new();
+    let mut cancel = Vec::new();
+    for job in &active {
+        let here = reported.contains(&(job.id, job.attempt));
+        let attempt = AttemptRef {
+            job_id: job.id,
+            attempt: job.attempt,
+        };
+        if job.cancel_requested {
+            if here {
+                cancel.push(attempt);
+            } else if job.state == "assigned" {
+                state
+                    .store
+                    .finish_attempt(
+                        job.id,
+                        job.attempt,
+                        &node.id,
+                        "cancelled",
+                        None,
+                        "cancelled before it started",
+                    )
+                    .await?;
+            }
+        } else if !here && job.state == "assigned" {
+            let spec = serde_json::from_str(&job.spec)
+                .map_err(|e| AppError::internal(format!("job {} spec: {e}", job.id)))?;
+            assignments.push(Assignment {
+                job: attempt,
+                spec,
+                gpus: Vec::new(),
+            });
+        }
+    }
+    let current: HashSet<(i64, i64)> = active.iter().map(|j| (j.id, j.attempt)).collect();
+    cancel.extend(
+        running
+            .iter()
+            .filter(|r| !current.contains(&(r.job_id, r.attempt)))
+            .copied(),
+    );
+    Ok(HeartbeatResponse {
+        assignments,
+        cancel,
+    })
+}
+
+/// `POST /api/cluster/heartbeat`: renews the lease, then answers as soon as there is news for
+/// the node, or when the wait is over.
+pub async fn heartbeat(
+    State(state): State<AppState>,
+    NodeAuth(node): NodeAuth,
+    Json(hb): Json<Heartbeat>,
+) -> AppResult<Json<HeartbeatResponse>> {
+    let free = serde_json::to_string(&hb.free).unwrap_or_default();
+    let cache = serde_json::to_string(&hb.cache).unwrap_or_default();
+    state.store.touch_node(&node.id, &free, &cache).await?;
+    let wait = std::time::Duration::from_millis(hb.wait_ms).min(state.master.timing.poll);
+    let deadline = tokio::time::Instant::now() + wait;
+    let notify = state.master.node_notify(&node.id);
+    loop {
+        let notified = notify.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let resp = news(&state, &node, &hb.running).await?;
+        if !resp.assignments.is_empty()
+            || !resp.cancel.is_empty()
+            || tokio::time::Instant::now() >= deadline
+        {
+            state.store.touch_node(&node.id, &free, &cache).await?;
+            return Ok(Json(resp));
+        }
+        tokio::select! {
+            _ = &mut notified => {}
+            _ = tokio::time::sleep_until(deadline) => {}
+        }
+    }
+}
+
+/// `POST /api/cluster/jobs/{id}/events`: start, output, metrics and end of an attempt, fenced
+/// by the attempt number.
+pub async fn events(
+    State(state): State<AppState>,
+    NodeAuth(node): NodeAuth,
+    Path(job): Path<i64>,
+    Json(ev): Json<JobEvents>,
+) -> AppResult<Json<Value>> {
+    let stale = || {
+        AppError::new(
+            StatusCode::CONFLICT,
+            "StaleAttempt",
+            format!(
+                "attempt {} of job {job} is not current on this node",
+                ev.attempt
+            ),
+        )
+    };
+    if !state
+        .store
+        .attempt_is_current(job, ev.attempt, &node.id)
+        .await?
+    {
+        return Err(stale());
+    }
+    if ev.started && !state.store.start_attempt(job, ev.attempt, &node.id).await? {
+        return Err(stale());
+    }
+    if !ev.logs.is_empty() {
+        let chunks: Vec<_> = ev
+            .logs
+            .iter()
+            .map(|l| (l.seq, l.stream.clone(), l.text.clone()))
+            .collect();
+        state.store.append_logs(job, ev.attempt, &chunks).await?;
+    }
+    if !ev.metrics.is_empty() {
+        let ms: Vec<_> = ev
+            .metrics
+            .iter()
+            .map(|m| (m.step, m.name.clone(), m.value))
+            .collect();
+        state.store.append_metrics(job, ev.attempt, &ms).await?;
+    }
+    if let Some(f) = &ev.finished {
+        let final_state = match f.state.as_str() {
+            "succeeded" | "failed" | "cancelled" => f.state.as_str(),
+            other => {
+                return Err(AppError::bad_request(format!(
+                    "unknown final state {other:?}"
+                )))
+            }
+        };
+        if !state
+            .store
+            .finish_attempt(
+                job,
+                ev.attempt,
+                &node.id,
+                final_state,
+                f.exit_code.map(i64::from),
+                &f.reason,
+            )
+            .await?
+        {
+            return Err(stale());
+        }
+        tracing::info!(job.id = job, attempt = ev.attempt, node.name = %node.name, state = final_state, reason = %f.reason, "job finished");
+        state.master.wake_scheduler();
+    }
+    Ok(Json(json!({ "ok": true })))
+}
+
+/// `GET /api/cluster/blobs/{sha256}`: input staging for workers.
+pub async fn blob(
+    State(state): State<AppState>,
+    NodeAuth(_node): NodeAuth,
+    Path(sha): Path<String>,
+) -> AppResult<Response> {
+    let sha = modelyard_blob::Sha256::parse(&sha)?;
+    let size = state
+        .blobs
+        .size(&sha)
+        .await?
+        .ok_or_else(|| AppError::entry_not_found(format!("blob {sha} not found")))?;
+    let stream = state.blobs.get(&sha, None).await?;
+    Ok(Response::builder()
+        .header(header::CONTENT_LENGTH, size)
+        .header(header::CONTENT_TYPE, "application/octet-stream")
+        .body(Body::from_stream(stream))
+        .expect("valid response"))
+}

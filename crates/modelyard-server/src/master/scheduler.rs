@@ -1,0 +1,121 @@
+//! The scheduler loop: expire lost nodes, then place queued jobs with the policy and write the
+//! placements in one transaction. Runs on wake-ups (submission, capacity freed) and a timer.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use modelyard_core::job::{JobSpec, Resources};
+use modelyard_core::protocol::{CacheItem, Inventory};
+use modelyard_sched::{Fifo, NodeView, PendingJob, Policy};
+use modelyard_store::StoreError;
+
+use crate::state::AppState;
+
+/// Runs until the process ends.
+pub async fn run(state: AppState) {
+    let mut policy = Fifo;
+    loop {
+        tokio::select! {
+            _ = state.master.scheduler_woken() => {}
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+        }
+        if let Err(e) = round(&state, &mut policy).await {
+            tracing::error!(error = %e, "scheduler round failed");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+}
+
+async fn round(state: &AppState, policy: &mut impl Policy) -> Result<(), StoreError> {
+    for node in state
+        .store
+        .expire_nodes(state.master.timing.lease.as_millis() as i64)
+        .await?
+    {
+        let n = state
+            .store
+            .requeue_jobs_of(&node, "its node stopped sending heartbeats")
+            .await?;
+        tracing::warn!(node.id = %node, requeued = n, "node lost");
+    }
+    let queued = state.store.queued_jobs(1000).await?;
+    if queued.is_empty() {
+        return Ok(());
+    }
+    let mut pending = Vec::with_capacity(queued.len());
+    for job in &queued {
+        match serde_json::from_str::<JobSpec>(&job.spec) {
+            Ok(spec) => pending.push(PendingJob {
+                id: job.id,
+                resources: spec.resources,
+                is_command: job.kind == "command",
+                inputs: spec
+                    .inputs
+                    .iter()
+                    .map(|i| (i.sha256.clone(), i.size))
+                    .collect(),
+            }),
+            Err(e) => tracing::error!(job.id = job.id, error = %e, "unreadable job spec"),
+        }
+    }
+    let mut used: HashMap<String, Resources> = HashMap::new();
+    for job in state.store.active_jobs().await? {
+        if let (Some(node), Ok(spec)) = (&job.node_id, serde_json::from_str::<JobSpec>(&job.spec)) {
+            let u = used.entry(node.clone()).or_default();
+            u.cpus += spec.resources.cpus;
+            u.memory_mb += spec.resources.memory_mb;
+            u.gpus += spec.resources.gpus;
+        }
+    }
+    let mut views = Vec::new();
+    for node in state
+        .store
+        .nodes()
+        .await?
+        .into_iter()
+        .filter(|n| n.state == "alive")
+    {
+        let Ok(inv) = serde_json::from_str::<Inventory>(&node.inventory) else {
+            continue;
+        };
+        let total = Resources {
+            cpus: inv.cpus,
+            memory_mb: inv.memory_mb,
+            gpus: inv.gpus.len() as u32,
+        };
+        let cached: HashSet<String> = node
+            .cache_json
+            .as_deref()
+            .and_then(|c| serde_json::from_str::<Vec<CacheItem>>(c).ok())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|c| c.sha256)
+            .collect();
+        views.push(NodeView {
+            free: total.minus(used.get(&node.id).unwrap_or(&Resources::default())),
+            total,
+            id: node.id,
+            allow_commands: inv.allow_commands,
+            cached,
+        });
+    }
+    let placements = policy.place(modelyard_store::now_ms(), &pending, &views);
+    tracing::debug!(
+        queued = pending.len(),
+        nodes = views.len(),
+        placed = placements.len(),
+        "scheduling round"
+    );
+    if placements.is_empty() {
+        return Ok(());
+    }
+    let done = state.store.assign_jobs(&placements).await?;
+    let mut woken = HashSet::new();
+    for (job, node, attempt) in &done {
+        tracing::info!(job.id = job, node.id = %node, attempt, "job assigned");
+        if woken.insert(node.clone()) {
+            state.master.wake_node(node);
+        }
+    }
+    Ok(())
+}
