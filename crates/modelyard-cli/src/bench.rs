@@ -23,16 +23,33 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 3)]
         runs: u32,
     },
+    /// Submit-to-process-start latency of tiny command jobs, and master CPU time per job.
+    Jobs {
+        /// How many jobs.
+        #[arg(long, default_value_t = 1000)]
+        jobs: usize,
+        /// Worker processes.
+        #[arg(long, default_value_t = 2)]
+        workers: usize,
+        /// Submissions per second (kept below capacity, so latency is not queueing time).
+        #[arg(long, default_value_t = 25.0)]
+        rate: f64,
+    },
 }
 
 pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Transfer { size_mib, runs } => transfer(size_mib << 20, runs.max(1)).await,
+        BenchCommand::Jobs {
+            jobs,
+            workers,
+            rate,
+        } => crate::bench_jobs::run(jobs, workers, rate).await,
     }
 }
 
 /// A child process killed when dropped.
-struct Proc(Child);
+pub struct Proc(pub Child);
 
 impl Drop for Proc {
     fn drop(&mut self) {
@@ -111,7 +128,7 @@ async fn sha_of_variant(path: &Path, variant: u64) -> anyhow::Result<String> {
     Ok(hex::encode(h.finalize()))
 }
 
-fn start_server(data: &Path) -> anyhow::Result<(Proc, String, String)> {
+pub fn start_server(data: &Path) -> anyhow::Result<(Proc, String, String)> {
     let mut child = Command::new(std::env::current_exe()?)
         .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
         .arg(data)
@@ -131,7 +148,7 @@ fn start_server(data: &Path) -> anyhow::Result<(Proc, String, String)> {
     Ok((Proc(child), url, token))
 }
 
-fn rss(pid: u32) -> (u64, u64) {
+pub fn rss(pid: u32) -> (u64, u64) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let field = |name: &str| {
         status

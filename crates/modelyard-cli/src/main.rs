@@ -1,6 +1,8 @@
 //! `modelyard`: the one binary — server (`up`, `serve`), admin, client and benchmark commands.
 
+mod analyze;
 mod bench;
+mod bench_jobs;
 mod client;
 mod credentials;
 mod jobs;
@@ -54,6 +56,10 @@ enum Command {
     Cancel(jobs::CancelArgs),
     /// List the cluster's nodes.
     Nodes(jobs::NodesArgs),
+    /// Analyse a local model file offline: parameters, MACs/FLOPs, inputs/outputs, ops, safety.
+    Analyze(analyze::AnalyzeArgs),
+    /// Compare two models' structure (local files or NAMESPACE/NAME[@REVISION] on the hub).
+    Diff(analyze::DiffArgs),
     /// Measure the platform against the limits of this machine.
     Bench {
         #[command(subcommand)]
@@ -82,6 +88,8 @@ fn main() -> std::process::ExitCode {
             Command::Logs(a) => jobs::logs(a).await,
             Command::Cancel(a) => jobs::cancel(a).await,
             Command::Nodes(a) => jobs::nodes(a).await,
+            Command::Analyze(a) => analyze::analyze(a).await,
+            Command::Diff(a) => analyze::diff(a).await,
             Command::Bench { command } => bench::run(command).await,
         }
     });

@@ -521,3 +521,126 @@ async fn bad_workers_are_refused_and_commands_need_opt_in() {
     let open = nodes.iter().find(|n| n["name"] == "open").unwrap();
     assert_eq!(job[0]["node_id"], open["id"]);
 }
+
+#[tokio::test]
+async fn metrics_and_live_logs_reach_the_master() {
+    let hub = Hub::start();
+    let _w = Workers(vec![hub.worker("m", true)]);
+    let cmd = r#"for i in 1 2 3; do echo "{\"step\": $i, \"name\": \"loss\", \"value\": 0.$i}" >> "$MODELYARD_METRICS_FILE"; echo "step $i"; sleep 0.3; done"#;
+    let id = hub.submit(cmd, 60).await;
+    // Follow the output live over server-sent events until the job ends.
+    let resp = hub
+        .http
+        .get(format!("{}/api/jobs/{id}/logs?follow=true", hub.url))
+        .bearer_auth(&hub.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["content-type"], "text/event-stream");
+    let text = tokio::time::timeout(Duration::from_secs(30), resp.text())
+        .await
+        .unwrap()
+        .unwrap();
+    let steps = text.matches("step ").count();
+    assert_eq!(steps, 3, "{text}");
+    assert!(
+        text.contains("event: end") && text.contains("succeeded"),
+        "{text}"
+    );
+    let job = hub.job(id).await;
+    let metrics = job["metrics"].as_array().unwrap();
+    assert_eq!(metrics.len(), 3, "{job}");
+    assert_eq!(metrics[2]["step"], 3);
+    assert_eq!(metrics[2]["value"], 0.3);
+}
+
+#[tokio::test]
+async fn gpus_are_reserved_per_job() {
+    let hub = Hub::start();
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let r = hub
+            .http
+            .post(format!("{}/api/jobs", hub.url))
+            .bearer_auth(&hub.token)
+            .json(&json!({"kind": "command", "command": "true", "resources": {"cpus": 1, "memory_mb": 0, "gpus": 1}}))
+            .send()
+            .await
+            .unwrap();
+        ids.push(r.json::<Value>().await.unwrap()["id"].as_i64().unwrap());
+    }
+    // A node that speaks the protocol directly, with two GPUs.
+    let reg: Value = hub
+        .http
+        .post(format!("{}/api/cluster/register", hub.url))
+        .json(&json!({"protocol_version": 1, "join_token": hub.join, "name": "gpu-box",
+            "inventory": {"hostname": "gpu-box", "cpus": 8, "memory_mb": 1000, "gflops": 1.0, "allow_commands": true,
+                "cache_bytes": 0, "gpus": [{"index": 0, "model": "A100", "memory_mb": 40000}, {"index": 1, "model": "A100", "memory_mb": 40000}]}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let node_token = reg["node_token"].as_str().unwrap().to_owned();
+    let beat = |running: Value| {
+        let (http, url, t) = (hub.http.clone(), hub.url.clone(), node_token.clone());
+        async move {
+            http.post(format!("{url}/api/cluster/heartbeat"))
+                .bearer_auth(t)
+                .json(&json!({"free": {"cpus": 8, "memory_mb": 1000, "gpus": 2}, "running": running, "cache": [], "wait_ms": 3000}))
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let mut got = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while got.len() < 2 {
+        let running: Vec<Value> = got.iter().map(|a: &Value| a["job"].clone()).collect();
+        let resp = beat(Value::Array(running)).await;
+        got.extend(resp["assignments"].as_array().unwrap().iter().cloned());
+        assert!(Instant::now() < deadline, "no assignments");
+    }
+    let mut gpus: Vec<Value> = got.iter().map(|a| a["gpus"].clone()).collect();
+    gpus.sort_by_key(|g| g.to_string());
+    assert_eq!(gpus, [json!([0]), json!([1])], "each job gets its own GPU");
+    assert_eq!(hub.job(ids[2]).await["state"], "queued", "no third GPU");
+    // The first job ends; its GPU goes to the third job.
+    let first = &got[0];
+    let job_id = first["job"]["job_id"].as_i64().unwrap();
+    let r = hub
+        .http
+        .post(format!("{}/api/cluster/jobs/{job_id}/events", hub.url))
+        .bearer_auth(&node_token)
+        .json(&json!({"attempt": first["job"]["attempt"], "started": true,
+            "finished": {"state": "succeeded", "exit_code": 0, "reason": "exit code 0"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let running = json!([got[1]["job"]]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let third = loop {
+        let resp = beat(running.clone()).await;
+        if let Some(a) = resp["assignments"].as_array().unwrap().first() {
+            break a.clone();
+        }
+        assert!(Instant::now() < deadline, "third job never assigned");
+    };
+    assert_eq!(third["job"]["job_id"], ids[2]);
+    assert_eq!(third["gpus"], first["gpus"]);
+    // A report for an attempt that is not current is fenced off.
+    let stale = hub
+        .http
+        .post(format!("{}/api/cluster/jobs/{job_id}/events", hub.url))
+        .bearer_auth(&node_token)
+        .json(&json!({"attempt": 99, "logs": [{"seq": 0, "stream": "stdout", "text": "late"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), 409);
+}

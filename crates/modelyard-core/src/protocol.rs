@@ -127,6 +127,9 @@ pub struct LogChunk {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Metric {
+    /// Numbers the attempt's metrics from 0 so the master drops repeats after a retry.
+    #[serde(default)]
+    pub seq: i64,
     pub step: i64,
     pub name: String,
     pub value: f64,

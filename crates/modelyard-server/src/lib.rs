@@ -1,5 +1,6 @@
 //! The modelyard hub: HTTP API (native and Hugging Face compatible), web pages, start-up.
 
+pub mod analysis;
 pub mod api;
 pub mod auth;
 pub mod config;
@@ -123,6 +124,7 @@ pub async fn serve(
     let app = router::router(state.clone());
     master::join_token(&state.store).await?;
     let scheduler = tokio::spawn(master::scheduler::run(state.clone()));
+    let analyzer = analysis::start(state.clone());
     // Without TCP_NODELAY, Nagle's algorithm holds a small body back until the client's delayed
     // ACK arrives: ~40 ms per small file on a kept-alive connection.
     let listener = listener.tap_io(|tcp| {
@@ -134,6 +136,7 @@ pub async fn serve(
         .with_graceful_shutdown(shutdown)
         .await;
     scheduler.abort();
+    analyzer.abort();
     state.store.close().await;
     Ok(served?)
 }

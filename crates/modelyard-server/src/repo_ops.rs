@@ -153,6 +153,7 @@ pub async fn commit(state: &AppState, repo: &RepoRow, req: CommitRequest) -> App
         match state.store.create_commit(&new).await {
             Ok(row) => {
                 tracing::info!(repo = %repo.id, commit = %row.id, branch = %req.branch, files = req.ops.len(), "commit landed");
+                crate::analysis::after_commit(state, repo, &row.id, &req.ops);
                 if req.branch == "main" && touches_readme(&req.ops) {
                     refresh_card(state, repo, &row.id).await?;
                 }

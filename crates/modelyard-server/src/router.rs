@@ -8,6 +8,7 @@ use axum::{Extension, Json, Router};
 use modelyard_core::RepoKind;
 use serde_json::json;
 
+use crate::analysis;
 use crate::api::{commit, files, lfs, refs, repos, users};
 use crate::error::AppError;
 use crate::master::{cluster_api, jobs_api};
@@ -58,6 +59,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/repos/delete", axum::routing::delete(repos::delete))
         .route("/api/repos/move", post(repos::move_repo))
         .route("/api/validate-yaml", post(commit::validate_yaml))
+        .route(
+            "/api/models/{ns}/{name}/analysis/{rev}",
+            get(analysis::file_analyses),
+        )
+        .route("/api/compare/structure", get(analysis::compare_structure))
         .route("/api/lfs/objects/{oid}", put(lfs::upload))
         .route("/api/lfs/verify", post(lfs::verify))
         .route("/api/jobs", get(jobs_api::list).post(jobs_api::submit))

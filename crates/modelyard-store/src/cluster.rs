@@ -53,6 +53,8 @@ pub struct JobRow {
     pub assigned_at: Option<i64>,
     pub started_at: Option<i64>,
     pub finished_at: Option<i64>,
+    /// GPU indices reserved on the node.
+    pub gpus: Vec<u32>,
 }
 
 impl JobRow {
@@ -73,6 +75,7 @@ impl JobRow {
             assigned_at: r.try_get("assigned_at")?,
             started_at: r.try_get("started_at")?,
             finished_at: r.try_get("finished_at")?,
+            gpus: serde_json::from_str(&r.try_get::<String, _>("gpus")?).unwrap_or_default(),
         })
     }
 }
@@ -318,18 +321,19 @@ impl Store {
     /// skipped. Returns the placements that took effect, with their new attempt numbers.
     pub async fn assign_jobs(
         &self,
-        placements: &[(i64, String)],
+        placements: &[(i64, String, Vec<u32>)],
     ) -> Result<Vec<(i64, String, i64)>> {
         let mut tx = self.pool.begin().await?;
         let now = now_ms();
         let mut done = Vec::new();
-        for (job, node) in placements {
+        for (job, node, gpus) in placements {
             let row = sqlx::query(
-                "UPDATE jobs SET state = 'assigned', node_id = $1, attempt = attempt + 1, assigned_at = $2 \
-                 WHERE id = $3 AND state = 'queued' RETURNING attempt",
+                "UPDATE jobs SET state = 'assigned', node_id = $1, attempt = attempt + 1, assigned_at = $2, gpus = $3 \
+                 WHERE id = $4 AND state = 'queued' RETURNING attempt",
             )
             .bind(node)
             .bind(now)
+            .bind(serde_json::to_string(gpus).unwrap_or_else(|_| "[]".into()))
             .bind(job)
             .fetch_optional(&mut *tx)
             .await?;
@@ -396,18 +400,23 @@ impl Store {
         Ok(())
     }
 
+    /// Appends metrics `(seq, step, name, value)`; a repeated seq is ignored.
     pub async fn append_metrics(
         &self,
         job: i64,
         attempt: i64,
-        metrics: &[(i64, String, f64)],
+        metrics: &[(i64, i64, String, f64)],
     ) -> Result<()> {
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
-        for (step, name, value) in metrics {
-            sqlx::query("INSERT INTO job_metrics (job_id, attempt, step, name, value, at) VALUES ($1, $2, $3, $4, $5, $6)")
+        for (seq, step, name, value) in metrics {
+            sqlx::query(
+                "INSERT INTO job_metrics (job_id, attempt, seq, step, name, value, at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                 ON CONFLICT (job_id, attempt, seq) DO NOTHING",
+            )
                 .bind(job)
                 .bind(attempt)
+                .bind(seq)
                 .bind(step)
                 .bind(name)
                 .bind(value)

@@ -3,6 +3,7 @@
 //! One concrete `Store` over sqlx's `Any` driver, so SQLite (the embedded default) and
 //! PostgreSQL run the same statements; the SQL is kept to the subset both understand.
 
+mod analyses;
 mod cluster;
 mod commits;
 mod repos;
@@ -15,6 +16,7 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions, Executor};
 
+pub use analyses::{AnalysisRow, AnalysisStatus, NewAnalysis};
 pub use cluster::{JobFilter, JobRow, LogRow, NodeRow};
 pub use commits::{CommitOp, NewCommit, TreeEntry};
 pub use repos::{ListQuery, NewRepo, RepoPage, RepoSort};

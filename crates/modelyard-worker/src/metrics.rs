@@ -71,6 +71,7 @@ impl MetricsTail {
             }
             match serde_json::from_slice::<Line>(line) {
                 Ok(l) if l.value.is_finite() => out.push(Metric {
+                    seq: 0, // numbered by the reporter
                     step: l.step,
                     name: l.name,
                     value: l.value,

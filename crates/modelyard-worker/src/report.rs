@@ -68,6 +68,7 @@ pub enum ReportOutcome {
 #[derive(Debug, Default)]
 struct Pending {
     next_seq: i64,
+    next_metric_seq: i64,
     started: bool,
     chunks: VecDeque<LogChunk>,
     open: Option<(Stream, String)>,
@@ -85,7 +86,13 @@ impl Pending {
                 self.urgent = true;
             }
             ReportItem::Output { stream, text } => self.push_output(stream, text),
-            ReportItem::Metrics(m) => self.metrics.extend(m),
+            ReportItem::Metrics(m) => {
+                for mut metric in m {
+                    metric.seq = self.next_metric_seq;
+                    self.next_metric_seq += 1;
+                    self.metrics.push(metric);
+                }
+            }
             ReportItem::Finished(f) => {
                 self.seal();
                 self.finished = Some(f);

@@ -157,7 +157,7 @@ async fn news(
             assignments.push(Assignment {
                 job: attempt,
                 spec,
-                gpus: Vec::new(),
+                gpus: job.gpus.clone(),
             });
         }
     }
@@ -246,7 +246,7 @@ pub async fn events(
         let ms: Vec<_> = ev
             .metrics
             .iter()
-            .map(|m| (m.step, m.name.clone(), m.value))
+            .map(|m| (m.seq, m.step, m.name.clone(), m.value))
             .collect();
         state.store.append_metrics(job, ev.attempt, &ms).await?;
     }

@@ -68,6 +68,7 @@ pub fn job_json(j: &JobRow) -> Value {
         "id": j.id, "owner": j.owner, "kind": j.kind, "state": j.state, "attempt": j.attempt,
         "max_attempts": j.max_attempts, "node_id": j.node_id, "exit_code": j.exit_code, "reason": j.reason,
         "cancel_requested": j.cancel_requested,
+        "gpus": j.gpus,
         "created_at": fmt_date(j.created_at), "assigned_at": j.assigned_at.map(fmt_date),
         "started_at": j.started_at.map(fmt_date), "finished_at": j.finished_at.map(fmt_date),
         "spec": spec,

@@ -59,7 +59,14 @@ async fn round(state: &AppState, policy: &mut impl Policy) -> Result<(), StoreEr
         }
     }
     let mut used: HashMap<String, Resources> = HashMap::new();
+    let mut gpus_in_use: HashMap<String, HashSet<u32>> = HashMap::new();
     for job in state.store.active_jobs().await? {
+        if let Some(node) = &job.node_id {
+            gpus_in_use
+                .entry(node.clone())
+                .or_default()
+                .extend(job.gpus.iter().copied());
+        }
         if let (Some(node), Ok(spec)) = (&job.node_id, serde_json::from_str::<JobSpec>(&job.spec)) {
             let u = used.entry(node.clone()).or_default();
             u.cpus += spec.resources.cpus;
@@ -68,6 +75,7 @@ async fn round(state: &AppState, policy: &mut impl Policy) -> Result<(), StoreEr
         }
     }
     let mut views = Vec::new();
+    let mut gpu_indices: HashMap<String, Vec<u32>> = HashMap::new();
     for node in state
         .store
         .nodes()
@@ -83,6 +91,7 @@ async fn round(state: &AppState, policy: &mut impl Policy) -> Result<(), StoreEr
             memory_mb: inv.memory_mb,
             gpus: inv.gpus.len() as u32,
         };
+        gpu_indices.insert(node.id.clone(), inv.gpus.iter().map(|g| g.index).collect());
         let cached: HashSet<String> = node
             .cache_json
             .as_deref()
@@ -109,6 +118,27 @@ async fn round(state: &AppState, policy: &mut impl Policy) -> Result<(), StoreEr
     if placements.is_empty() {
         return Ok(());
     }
+    // Reserve concrete GPU indices: the lowest free ones of the node.
+    let wanted: HashMap<i64, u32> = pending.iter().map(|p| (p.id, p.resources.gpus)).collect();
+    let placements: Vec<(i64, String, Vec<u32>)> = placements
+        .into_iter()
+        .map(|(job, node)| {
+            let busy = gpus_in_use.entry(node.clone()).or_default();
+            let free: Vec<u32> = gpu_indices
+                .get(&node)
+                .into_iter()
+                .flatten()
+                .copied()
+                .filter(|g| !busy.contains(g))
+                .collect();
+            let take: Vec<u32> = free
+                .into_iter()
+                .take(*wanted.get(&job).unwrap_or(&0) as usize)
+                .collect();
+            busy.extend(take.iter().copied());
+            (job, node, take)
+        })
+        .collect();
     let done = state.store.assign_jobs(&placements).await?;
     let mut woken = HashSet::new();
     for (job, node, attempt) in &done {

@@ -28,6 +28,10 @@ pub fn templates() -> minijinja::Environment<'static> {
         ),
         ("list.html", include_str!("../../templates/list.html")),
         ("repo.html", include_str!("../../templates/repo.html")),
+        (
+            "analysis.html",
+            include_str!("../../templates/analysis.html"),
+        ),
         ("error.html", include_str!("../../templates/error.html")),
     ] {
         env.add_template(name, src).expect("templates are valid");
@@ -305,6 +309,11 @@ async fn repo_page(
         .tree(&commit, "")
         .await
         .map_err(AppError::from)?;
+    let analyses = if kind == RepoKind::Model {
+        crate::analysis::panel(&state, &files).await?
+    } else {
+        Vec::new()
+    };
     let prefix = format!("/{}{}", kind.url_prefix(), repo.id);
     let card_html = match files.iter().find(|f| f.path == "README.md") {
         Some(f) => read_small(&state, &f.sha256, 1 << 20)
@@ -341,6 +350,7 @@ async fn repo_page(
             "card_error": repo.card_error,
             "files": files,
             "commits": commits,
+            "analyses": analyses,
             "base": state.base_url(&headers),
         }),
     )

@@ -114,6 +114,7 @@ async fn retries_keep_order_and_lose_nothing() {
         }
     }
     tx.send(ReportItem::Metrics(vec![Metric {
+        seq: 0,
         step: 1,
         name: "loss".into(),
         value: 0.5,

@@ -1,0 +1,2 @@
+-- The GPU indices reserved for a job on its node (JSON array), for CUDA_VISIBLE_DEVICES.
+ALTER TABLE jobs ADD COLUMN gpus TEXT NOT NULL DEFAULT '[]';
