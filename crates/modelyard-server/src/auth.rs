@@ -59,7 +59,20 @@ impl FromRequestParts<AppState> for Auth {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let Some(value) = parts.headers.get(axum::http::header::AUTHORIZATION) else {
-            return Ok(Auth(None));
+            // Browsers send the session cookie. It is honoured only on safe methods, so a page
+            // on another site cannot make a logged-in browser change anything (no CSRF).
+            let safe = matches!(
+                parts.method,
+                axum::http::Method::GET | axum::http::Method::HEAD
+            );
+            return match session_cookie(&parts.headers).filter(|_| safe) {
+                // Sessions read; writes go through API tokens.
+                Some(token) => Ok(Auth(caller_for(state, &token).await?.map(|c| Caller {
+                    can_write: false,
+                    ..c
+                }))),
+                None => Ok(Auth(None)),
+            };
         };
         let token = value
             .to_str()
@@ -90,6 +103,33 @@ impl FromRequestParts<AppState> for Auth {
             can_write: tok.scope == "write",
         })))
     }
+}
+
+/// The name of the browser session cookie.
+pub const SESSION_COOKIE: &str = "modelyard_session";
+
+/// The session token from the `Cookie` header, if any.
+pub fn session_cookie(headers: &axum::http::HeaderMap) -> Option<String> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == SESSION_COOKIE)
+        .map(|(_, v)| v.to_owned())
+}
+
+/// The caller a session token stands for; an unknown or expired session is anonymous.
+async fn caller_for(state: &AppState, token: &str) -> AppResult<Option<Caller>> {
+    let found = state.store.token_by_hash(&hash_token(token)).await?;
+    Ok(found
+        .filter(|(tok, _)| tok.expires_at.is_none_or(|t| t > modelyard_store::now_ms()))
+        .map(|(tok, user)| Caller {
+            name: user.name,
+            is_admin: user.is_admin,
+            can_write: tok.scope == "write",
+        }))
 }
 
 /// A fresh API token: `my_` and 40 random letters and digits (238 bits).

@@ -95,6 +95,18 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/", get(web::home))
         .route("/models", get(web::browse_models))
+        .route(
+            "/login",
+            get(web::session::login_form).post(web::session::login),
+        )
+        .route(
+            "/signup",
+            get(web::session::signup_form).post(web::session::signup),
+        )
+        .route("/logout", post(web::session::logout))
+        .route("/jobs", get(web::jobs::jobs_page))
+        .route("/jobs/{id}", get(web::jobs::job_page))
+        .route("/cluster", get(web::jobs::cluster_page))
         .route("/datasets", get(web::browse_datasets))
         .route("/{ns}/{name}", get(web::model_page))
         .route("/datasets/{ns}/{name}", get(web::dataset_page))

@@ -1,5 +1,8 @@
 //! Server-rendered pages at the Hub's URLs: home, browse, and a repository page with its card.
 
+pub mod jobs;
+pub mod session;
+
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
@@ -33,6 +36,10 @@ pub fn templates() -> minijinja::Environment<'static> {
             include_str!("../../templates/analysis.html"),
         ),
         ("error.html", include_str!("../../templates/error.html")),
+        ("login.html", include_str!("../../templates/login.html")),
+        ("jobs.html", include_str!("../../templates/jobs.html")),
+        ("job.html", include_str!("../../templates/job.html")),
+        ("cluster.html", include_str!("../../templates/cluster.html")),
     ] {
         env.add_template(name, src).expect("templates are valid");
     }
@@ -72,7 +79,7 @@ fn html_formatter(
 }
 
 /// A page-level error: rendered as HTML, not JSON.
-pub struct PageError(AppError);
+pub struct PageError(pub(crate) AppError);
 
 impl From<AppError> for PageError {
     fn from(e: AppError) -> Self {
@@ -100,7 +107,11 @@ impl IntoResponse for PageError {
 
 type PageResult = Result<Html<String>, PageError>;
 
-fn render(state: &AppState, name: &str, ctx: Value) -> PageResult {
+/// Renders a page; every page knows who is logged in (for the header).
+pub(crate) fn render(state: &AppState, auth: &Auth, name: &str, mut ctx: Value) -> PageResult {
+    if let Value::Object(m) = &mut ctx {
+        m.insert("viewer".into(), json!(auth.name()));
+    }
     state
         .templates
         .get_template(name)
@@ -152,6 +163,7 @@ pub async fn home(State(state): State<AppState>, auth: Auth) -> PageResult {
     let datasets = recent(&state, &auth, RepoKind::Dataset, 12).await?;
     render(
         &state,
+        &auth,
         "home.html",
         json!({ "repos": models, "datasets": datasets }),
     )
@@ -237,6 +249,7 @@ async fn browse(
     let repos: Vec<Value> = page.repos.iter().map(repo_card).collect();
     render(
         &state,
+        &auth,
         "list.html",
         json!({ "heading": heading, "repos": repos, "search": q.search, "next": next }),
     )
@@ -340,6 +353,7 @@ async fn repo_page(
         .collect();
     render(
         &state,
+        &auth,
         "repo.html",
         json!({
             "repo": repo_card(&repo),

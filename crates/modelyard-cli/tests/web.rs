@@ -1,0 +1,190 @@
+//! Browser sessions and the jobs and cluster pages, over real HTTP with cookies.
+
+mod common;
+
+use common::Server;
+use reqwest::redirect::Policy;
+use serde_json::{json, Value};
+
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// Signs up through the form and returns the session cookie.
+async fn sign_up(s: &Server, name: &str) -> String {
+    let resp = no_redirects()
+        .post(format!("{}/signup", s.url))
+        .form(&[
+            ("username", name),
+            ("password", "long enough pw"),
+            ("next", "/jobs"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303, "signup redirects");
+    assert_eq!(resp.headers()["location"], "/jobs");
+    let cookie = resp.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+    cookie.split(';').next().unwrap().to_owned()
+}
+
+async fn page(s: &Server, path: &str, cookie: Option<&str>) -> reqwest::Response {
+    let mut rb = no_redirects().get(format!("{}{path}", s.url));
+    if let Some(c) = cookie {
+        rb = rb.header("cookie", c);
+    }
+    rb.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn sessions_jobs_pages_and_cluster_page() {
+    let s = Server::start();
+    // Anonymous visitors are sent to the log-in form, and come back afterwards.
+    let anon = page(&s, "/jobs", None).await;
+    assert_eq!(anon.status(), 303);
+    assert_eq!(anon.headers()["location"], "/login?next=%2Fjobs");
+    assert_eq!(page(&s, "/login?next=/jobs", None).await.status(), 200);
+
+    let alice = sign_up(&s, "alice").await;
+    let home = page(&s, "/", Some(&alice)).await.text().await.unwrap();
+    assert!(
+        home.contains("<span>alice</span>"),
+        "the header shows who is logged in"
+    );
+
+    // A job submitted through the API shows on alice's pages (with an API token: the login API).
+    let login: Value = s
+        .req(reqwest::Method::POST, "/api/login", None)
+        .json(&json!({"username": "alice", "password": "long enough pw"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["token"].as_str().unwrap();
+    let job: Value = s
+        .req(reqwest::Method::POST, "/api/jobs", Some(token))
+        .json(&json!({"kind": "command", "command": "echo unique-marker-7781"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = job["id"].as_i64().unwrap();
+    let list = page(&s, "/jobs", Some(&alice)).await.text().await.unwrap();
+    assert!(
+        list.contains(&format!("/jobs/{id}")) && list.contains("unique-marker-7781"),
+        "{list}"
+    );
+    let one = page(&s, &format!("/jobs/{id}"), Some(&alice)).await;
+    assert_eq!(one.status(), 200);
+    let one = one.text().await.unwrap();
+    assert!(
+        one.contains("queued") && one.contains("EventSource"),
+        "a waiting job's page follows its logs live"
+    );
+
+    // Someone else cannot see it.
+    let bob = sign_up(&s, "bob").await;
+    assert_eq!(
+        page(&s, &format!("/jobs/{id}"), Some(&bob)).await.status(),
+        404
+    );
+    assert!(!page(&s, "/jobs", Some(&bob))
+        .await
+        .text()
+        .await
+        .unwrap()
+        .contains("unique-marker-7781"));
+
+    // The session cookie reads; it never writes (no cross-site request can act for the user).
+    let forged = no_redirects()
+        .post(format!("{}/api/jobs", s.url))
+        .header("cookie", &alice)
+        .json(&json!({"kind": "command", "command": "echo forged"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 401);
+    let read = no_redirects()
+        .get(format!("{}/api/jobs/{id}", s.url))
+        .header("cookie", &alice)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), 200);
+
+    // The cluster page lists registered nodes and the queue.
+    let join = std::process::Command::new(common::BIN)
+        .args(["admin", "join-token", "--data-dir"])
+        .arg(s.data_dir())
+        .output()
+        .unwrap();
+    let join = String::from_utf8(join.stdout).unwrap().trim().to_owned();
+    let reg = s
+        .req(reqwest::Method::POST, "/api/cluster/register", None)
+        .json(&json!({"protocol_version": 1, "join_token": join, "name": "rack-7-node",
+            "inventory": {"hostname": "h", "cpus": 4, "memory_mb": 1000, "gpus": [], "gflops": 12.5, "allow_commands": false, "cache_bytes": 0}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reg.status(), 200);
+    let cluster = page(&s, "/cluster", Some(&alice))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        cluster.contains("rack-7-node") && cluster.contains(&format!("#{id}")),
+        "{cluster}"
+    );
+
+    // Wrong password: the form again, with an error, and no cookie.
+    let bad = no_redirects()
+        .post(format!("{}/login", s.url))
+        .form(&[("username", "alice"), ("password", "nope"), ("next", "/")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 401);
+    assert!(bad.headers().get("set-cookie").is_none());
+    // Open redirects are refused.
+    let evil = no_redirects()
+        .post(format!("{}/login", s.url))
+        .form(&[
+            ("username", "alice"),
+            ("password", "long enough pw"),
+            ("next", "//evil.example/"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(evil.headers()["location"], "/");
+
+    // Browse pages with a search render (their links carry the query, URL-encoded).
+    let browse = page(&s, "/models?search=a%20b&sort=downloads", None).await;
+    assert_eq!(browse.status(), 200);
+    assert_eq!(
+        page(&s, "/datasets?search=x", Some(&alice)).await.status(),
+        200
+    );
+
+    // Logging out revokes the session.
+    let out = no_redirects()
+        .post(format!("{}/logout", s.url))
+        .header("cookie", &alice)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), 303);
+    assert_eq!(page(&s, "/jobs", Some(&alice)).await.status(), 303);
+}
