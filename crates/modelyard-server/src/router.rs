@@ -79,19 +79,19 @@ pub fn router(state: AppState) -> Router {
         .merge(repo_api(RepoKind::Dataset))
         .route(
             "/{ns}/{name_git}/info/lfs/objects/batch",
-            post(lfs::batch_model),
+            post(lfs::batch).layer(Extension(RepoKind::Model)),
         )
         .route(
             "/datasets/{ns}/{name_git}/info/lfs/objects/batch",
-            post(lfs::batch_dataset),
+            post(lfs::batch).layer(Extension(RepoKind::Dataset)),
         )
         .route(
             "/{ns}/{name}/resolve/{rev}/{*path}",
-            get(files::resolve_model),
+            get(files::resolve_file).layer(Extension(RepoKind::Model)),
         )
         .route(
             "/datasets/{ns}/{name}/resolve/{rev}/{*path}",
-            get(files::resolve_dataset),
+            get(files::resolve_file).layer(Extension(RepoKind::Dataset)),
         )
         .route("/", get(web::home))
         .route("/models", get(web::browse_models))

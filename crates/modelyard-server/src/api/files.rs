@@ -204,31 +204,11 @@ pub async fn paths_info(
     Ok(Json(Value::Array(out)))
 }
 
-pub async fn resolve_model(
-    state: State<AppState>,
-    method: Method,
-    p: Path<PathParams>,
-    headers: HeaderMap,
-    auth: Auth,
-) -> AppResult<Response> {
-    resolve_file(state, method, RepoKind::Model, p, headers, auth).await
-}
-
-pub async fn resolve_dataset(
-    state: State<AppState>,
-    method: Method,
-    p: Path<PathParams>,
-    headers: HeaderMap,
-    auth: Auth,
-) -> AppResult<Response> {
-    resolve_file(state, method, RepoKind::Dataset, p, headers, auth).await
-}
-
 /// `GET|HEAD /{prefix}{ns}/{name}/resolve/{rev}/{path}`: the file, streamed from storage.
-async fn resolve_file(
+pub async fn resolve_file(
     State(state): State<AppState>,
     method: Method,
-    kind: RepoKind,
+    Extension(kind): Extension<RepoKind>,
     Path(p): Path<PathParams>,
     headers: HeaderMap,
     auth: Auth,

@@ -4,7 +4,7 @@ use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use futures_util::TryStreamExt;
 use hmac::{Hmac, Mac};
 use modelyard_blob::{Expect, Sha256};
@@ -40,32 +40,12 @@ pub struct LfsRepoParams {
     pub name_git: String,
 }
 
-pub async fn batch_model(
-    state: State<AppState>,
-    headers: HeaderMap,
-    p: Path<LfsRepoParams>,
-    auth: Auth,
-    body: Json<BatchBody>,
-) -> AppResult<Response> {
-    batch(state, headers, RepoKind::Model, p, auth, body).await
-}
-
-pub async fn batch_dataset(
-    state: State<AppState>,
-    headers: HeaderMap,
-    p: Path<LfsRepoParams>,
-    auth: Auth,
-    body: Json<BatchBody>,
-) -> AppResult<Response> {
-    batch(state, headers, RepoKind::Dataset, p, auth, body).await
-}
-
 /// `POST /{prefix}{ns}/{name}.git/info/lfs/objects/batch` (upload only): objects already
 /// stored get no actions; the others get a signed `PUT` link and a verify link.
-async fn batch(
+pub async fn batch(
     State(state): State<AppState>,
     headers: HeaderMap,
-    kind: RepoKind,
+    Extension(kind): Extension<RepoKind>,
     Path(p): Path<LfsRepoParams>,
     auth: Auth,
     Json(b): Json<BatchBody>,
