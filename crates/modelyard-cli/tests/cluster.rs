@@ -96,9 +96,10 @@ impl Hub {
         r.json::<Value>().await.unwrap()["id"].as_i64().unwrap()
     }
 
-    async fn job(&self, id: i64) -> Value {
+    /// GETs an API path as the admin and parses the JSON answer.
+    async fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str) -> T {
         self.http
-            .get(format!("{}/api/jobs/{id}", self.url))
+            .get(format!("{}{path}", self.url))
             .bearer_auth(&self.token)
             .send()
             .await
@@ -106,6 +107,10 @@ impl Hub {
             .json()
             .await
             .unwrap()
+    }
+
+    async fn job(&self, id: i64) -> Value {
+        self.get_json(&format!("/api/jobs/{id}")).await
     }
 
     async fn wait_for(&self, ids: &[i64], states: &[&str], limit: Duration) -> Vec<Value> {
@@ -233,16 +238,7 @@ async fn thirty_jobs_on_three_workers_complete_exactly_once() {
     for (id, job) in ids.iter().zip(&jobs) {
         assert_eq!(count(&ran, *id), 1, "job {id} ran exactly once");
         assert_eq!(job["attempt"], 1);
-        let logs: Vec<Value> = hub
-            .http
-            .get(format!("{}/api/jobs/{id}/logs", hub.url))
-            .bearer_auth(&hub.token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let logs: Vec<Value> = hub.get_json(&format!("/api/jobs/{id}/logs")).await;
         let out: String = logs
             .iter()
             .filter(|l| l["stream"] == "stdout")
@@ -250,16 +246,7 @@ async fn thirty_jobs_on_three_workers_complete_exactly_once() {
             .collect();
         assert_eq!(out, format!("hello from {id}\n"));
     }
-    let nodes: Vec<Value> = hub
-        .http
-        .get(format!("{}/api/cluster/nodes", hub.url))
-        .bearer_auth(&hub.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let nodes: Vec<Value> = hub.get_json("/api/cluster/nodes").await;
     assert_eq!(nodes.iter().filter(|n| n["state"] == "alive").count(), 3);
 }
 
@@ -278,16 +265,7 @@ async fn a_killed_worker_loses_no_job() {
     // Wait until worker "a" runs something, then SIGKILL it.
     let deadline = Instant::now() + Duration::from_secs(30);
     let victim_node = loop {
-        let nodes: Vec<Value> = hub
-            .http
-            .get(format!("{}/api/cluster/nodes", hub.url))
-            .bearer_auth(&hub.token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let nodes: Vec<Value> = hub.get_json("/api/cluster/nodes").await;
         if let Some(n) = nodes.iter().find(|n| {
             n["name"] == "a" && n["state"] == "alive" && !n["jobs"].as_array().unwrap().is_empty()
         }) {
@@ -324,16 +302,7 @@ async fn a_killed_worker_loses_no_job() {
     };
     hub.wait_for(&more, &["succeeded"], Duration::from_secs(60))
         .await;
-    let nodes: Vec<Value> = hub
-        .http
-        .get(format!("{}/api/cluster/nodes", hub.url))
-        .bearer_auth(&hub.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let nodes: Vec<Value> = hub.get_json("/api/cluster/nodes").await;
     assert_eq!(
         nodes
             .iter()
@@ -508,16 +477,7 @@ async fn bad_workers_are_refused_and_commands_need_opt_in() {
     let job = hub
         .wait_for(&[id], &["succeeded"], Duration::from_secs(30))
         .await;
-    let nodes: Vec<Value> = hub
-        .http
-        .get(format!("{}/api/cluster/nodes", hub.url))
-        .bearer_auth(&hub.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let nodes: Vec<Value> = hub.get_json("/api/cluster/nodes").await;
     let open = nodes.iter().find(|n| n["name"] == "open").unwrap();
     assert_eq!(job[0]["node_id"], open["id"]);
 }
@@ -643,4 +603,71 @@ async fn gpus_are_reserved_per_job() {
         .await
         .unwrap();
     assert_eq!(stale.status(), 409);
+}
+
+#[tokio::test]
+async fn job_outputs_become_a_commit_of_a_model_repo() {
+    let hub = Hub::start();
+    let r = hub
+        .http
+        .post(format!("{}/api/repos/create", hub.url))
+        .bearer_auth(&hub.token)
+        .json(&json!({"name": "trained", "type": "model"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+
+    // Someone who may not write the admin's repo is refused at submission.
+    let out = Command::new(BIN)
+        .args(["admin", "create-user", "bob", "--token", "--data-dir"])
+        .arg(hub.dir.path().join("data"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bob = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let r = hub
+        .http
+        .post(format!("{}/api/jobs", hub.url))
+        .bearer_auth(&bob)
+        .json(&json!({"command": "true", "output": {"repo": "admin/trained"}}))
+        .send()
+        .await
+        .unwrap();
+    assert!(matches!(r.status().as_u16(), 403 | 404), "{}", r.status());
+
+    let _w = Workers(vec![hub.worker("o", true)]);
+    let cmd = r#"cd "$MODELYARD_OUTPUT_DIR" && mkdir logs && i=0 && while [ $i -lt 512 ]; do printf 'modelyard'; i=$((i+1)); done > model.bin && echo done > logs/train.txt"#;
+    let expected = "modelyard".repeat(512);
+    let r = hub
+        .http
+        .post(format!("{}/api/jobs", hub.url))
+        .bearer_auth(&hub.token)
+        .json(&json!({"command": cmd, "timeout_s": 60,
+            "output": {"repo": "admin/trained", "branch": "main"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let id = r.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+    let job = hub
+        .wait_for(&[id], &["succeeded"], Duration::from_secs(30))
+        .await;
+    let commit = job[0]["output_commit"].as_str().expect("an output commit");
+    let info: Value = hub.get_json("/api/models/admin/trained").await;
+    assert_eq!(info["sha"], commit, "{info}");
+    let get = |path: &str| {
+        hub.http
+            .get(format!("{}/admin/trained/resolve/main/{path}", hub.url))
+            .bearer_auth(&hub.token)
+            .send()
+    };
+    let model = get("model.bin").await.unwrap();
+    assert_eq!(model.status(), 200);
+    assert_eq!(model.bytes().await.unwrap(), expected.as_bytes());
+    assert_eq!(get("logs/train.txt").await.unwrap().status(), 200);
 }

@@ -147,4 +147,20 @@ pub struct JobSpec {
     pub resources: Resources,
     /// Wall-clock limit in seconds.
     pub timeout_s: u64,
+    /// For `command` jobs: where the files of `outputs/` are committed when the job succeeds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<JobOutput>,
+}
+
+/// A model repo branch that receives a successful job's output files as one new commit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobOutput {
+    /// `ns/name` of a model repo the submitter may write.
+    pub repo: String,
+    #[serde(default = "default_branch")]
+    pub branch: String,
+}
+
+fn default_branch() -> String {
+    "main".to_owned()
 }

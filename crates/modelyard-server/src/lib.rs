@@ -46,6 +46,7 @@ pub async fn open_state(config: ServerConfig) -> anyhow::Result<AppState> {
         secret: Arc::new(secret),
         templates: Arc::new(web::templates()),
         master: Arc::new(master::Master::new(timing)),
+        analysis: Arc::default(),
     })
 }
 

@@ -11,7 +11,7 @@ use serde_json::json;
 use crate::analysis;
 use crate::api::{commit, files, lfs, refs, repos, users};
 use crate::error::AppError;
-use crate::master::{cluster_api, jobs_api};
+use crate::master::{cluster_api, jobs_api, outputs};
 use crate::state::AppState;
 use crate::web;
 
@@ -74,6 +74,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/cluster/register", post(cluster_api::register))
         .route("/api/cluster/heartbeat", post(cluster_api::heartbeat))
         .route("/api/cluster/jobs/{id}/events", post(cluster_api::events))
+        .route("/api/cluster/jobs/{id}/outputs", put(outputs::upload))
         .route("/api/cluster/blobs/{sha}", get(cluster_api::blob))
         .merge(repo_api(RepoKind::Model))
         .merge(repo_api(RepoKind::Dataset))

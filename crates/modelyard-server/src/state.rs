@@ -17,6 +17,8 @@ pub struct AppState {
     pub secret: Arc<[u8; 32]>,
     pub templates: Arc<minijinja::Environment<'static>>,
     pub master: Arc<crate::master::Master>,
+    /// The background model analyzer's queue, set when the server starts it.
+    pub analysis: Arc<std::sync::OnceLock<crate::analysis::Queue>>,
 }
 
 impl AppState {

@@ -55,6 +55,8 @@ pub struct JobRow {
     pub finished_at: Option<i64>,
     /// GPU indices reserved on the node.
     pub gpus: Vec<u32>,
+    /// The commit holding the job's output files, once committed.
+    pub output_commit: Option<String>,
 }
 
 impl JobRow {
@@ -76,6 +78,7 @@ impl JobRow {
             started_at: r.try_get("started_at")?,
             finished_at: r.try_get("finished_at")?,
             gpus: serde_json::from_str(&r.try_get::<String, _>("gpus")?).unwrap_or_default(),
+            output_commit: r.try_get("output_commit")?,
         })
     }
 }
@@ -87,6 +90,14 @@ pub struct LogRow {
     pub stream: String,
     pub text: String,
     pub at: i64,
+}
+
+/// One output file uploaded by an attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobOutputRow {
+    pub path: String,
+    pub sha256: String,
+    pub size: i64,
 }
 
 /// Filters of a job listing.
@@ -507,5 +518,59 @@ impl Store {
         .await?;
         let row = self.job(job).await?;
         Ok(row.filter(|j| flagged.rows_affected() > 0 || j.state == "cancelled"))
+    }
+
+    /// Records (or replaces, on a retried upload) one output file of an attempt.
+    pub async fn record_job_output(
+        &self,
+        job: i64,
+        attempt: i64,
+        path: &str,
+        sha256: &str,
+        size: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO job_outputs (job_id, attempt, path, sha256, size) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (job_id, attempt, path) DO UPDATE SET sha256 = excluded.sha256, size = excluded.size",
+        )
+        .bind(job)
+        .bind(attempt)
+        .bind(path)
+        .bind(sha256)
+        .bind(size)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The output files of one attempt, by path.
+    pub async fn job_outputs(&self, job: i64, attempt: i64) -> Result<Vec<JobOutputRow>> {
+        let rows = sqlx::query(
+            "SELECT path, sha256, size FROM job_outputs WHERE job_id = $1 AND attempt = $2 ORDER BY path",
+        )
+        .bind(job)
+        .bind(attempt)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(JobOutputRow {
+                    path: r.try_get("path")?,
+                    sha256: r.try_get("sha256")?,
+                    size: r.try_get("size")?,
+                })
+            })
+            .collect::<sqlx::Result<_>>()
+            .map_err(Into::into)
+    }
+
+    /// Stores the commit that holds a job's outputs.
+    pub async fn set_output_commit(&self, job: i64, commit: &str) -> Result<()> {
+        sqlx::query("UPDATE jobs SET output_commit = $1 WHERE id = $2")
+            .bind(commit)
+            .bind(job)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 }

@@ -17,7 +17,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions, Executor};
 
 pub use analyses::{AnalysisRow, AnalysisStatus, NewAnalysis};
-pub use cluster::{JobFilter, JobRow, LogRow, NodeRow};
+pub use cluster::{JobFilter, JobOutputRow, JobRow, LogRow, NodeRow};
 pub use commits::{CommitOp, NewCommit, TreeEntry};
 pub use repos::{ListQuery, NewRepo, RepoPage, RepoSort};
 pub use rows::{CommitRow, RefRow, RepoRow, TokenRow, UserRow};

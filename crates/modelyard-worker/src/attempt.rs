@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cache::{BlobCache, FetchError, Pinned};
 use crate::client::MasterClient;
+use crate::outputs::{upload_outputs, UploadError};
 use crate::report::{report, ReportItem, ReportOutcome};
 use crate::runner::{run_child, ChildSpec, Outcome};
 use crate::stage::JobDir;
@@ -86,7 +87,27 @@ pub async fn run_attempt(ctx: Arc<AttemptCtx>, a: Assignment, stop: Stop) -> Att
         ctx.abandon.clone(),
     ));
     let dir = JobDir::for_attempt(&ctx.work_dir, job.job_id, job.attempt);
-    let finished = execute(&ctx, &a, &dir, &stop, &tx).await;
+    let mut finished = execute(&ctx, &a, &dir, &stop, &tx).await;
+    if finished.state == "succeeded" && a.spec.output.is_some() && stop.reason().is_none() {
+        match upload_outputs(&ctx.client, job, &dir.outputs).await {
+            Ok(n) => {
+                tracing::info!(
+                    job.id = job.job_id,
+                    job.attempt = job.attempt,
+                    files = n,
+                    "outputs uploaded"
+                );
+            }
+            Err(UploadError::Stale(e)) => {
+                tracing::info!(job.id = job.job_id, job.attempt = job.attempt, reason = %e,
+                    "master no longer wants this attempt");
+                stop.stop(StopReason::Rejected);
+            }
+            Err(UploadError::Failed(e)) => {
+                finished = failed(format!("uploading outputs: {e}"));
+            }
+        }
+    }
     // A job stopped by shutdown is left to the master to requeue; one that ended on its own
     // meanwhile is still reported, so it never runs twice.
     let silent = match stop.reason() {

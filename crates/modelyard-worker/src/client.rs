@@ -135,6 +135,32 @@ impl MasterClient {
         Ok(())
     }
 
+    /// `PUT /api/cluster/jobs/{job_id}/outputs`: streams one output file of an attempt.
+    pub async fn put_output(
+        &self,
+        job: modelyard_core::protocol::AttemptRef,
+        path: &str,
+        file: tokio::fs::File,
+        len: u64,
+    ) -> Result<(), ClientError> {
+        let url = self.url(&format!("/api/cluster/jobs/{}/outputs", job.job_id));
+        let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(file));
+        let resp = self
+            .http
+            .put(&url)
+            .query(&[
+                ("attempt", job.attempt.to_string()),
+                ("path", path.to_owned()),
+            ])
+            .header(reqwest::header::CONTENT_LENGTH, len)
+            .bearer_auth(self.token())
+            .body(body)
+            .send()
+            .await
+            .map_err(|source| ClientError::Transport { url, source })?;
+        check(resp).await.map(drop)
+    }
+
     /// `GET /api/cluster/blobs/{sha256}`: the response, ready to be streamed.
     pub async fn blob(&self, sha256: &str) -> Result<reqwest::Response, ClientError> {
         let url = self.url(&format!("/api/cluster/blobs/{sha256}"));

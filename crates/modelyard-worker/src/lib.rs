@@ -8,6 +8,7 @@ mod client;
 mod inventory;
 mod metrics;
 mod orphans;
+mod outputs;
 mod procs;
 mod report;
 mod runner;

@@ -158,6 +158,7 @@ fn command_job(job_id: i64, command: &str, inputs: Vec<JobInput>) -> Assignment 
                 gpus: 0,
             },
             timeout_s: 60,
+            output: None,
         },
         gpus: vec![0, 2],
     }

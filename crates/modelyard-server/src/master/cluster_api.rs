@@ -259,6 +259,20 @@ pub async fn events(
                 )))
             }
         };
+        let mut final_state = final_state;
+        let mut reason = f.reason.clone();
+        if final_state == "succeeded" {
+            let row = state
+                .store
+                .job(job)
+                .await?
+                .ok_or_else(|| AppError::entry_not_found(format!("job {job} not found")))?;
+            if let Err(e) = super::outputs::commit_outputs(&state, &row, ev.attempt).await {
+                tracing::warn!(job.id = job, attempt = ev.attempt, error = %e.message, "cannot commit job outputs");
+                final_state = "failed";
+                reason = format!("committing outputs: {}", e.message);
+            }
+        }
         if !state
             .store
             .finish_attempt(
@@ -267,13 +281,13 @@ pub async fn events(
                 &node.id,
                 final_state,
                 f.exit_code.map(i64::from),
-                &f.reason,
+                &reason,
             )
             .await?
         {
             return Err(stale());
         }
-        tracing::info!(job.id = job, attempt = ev.attempt, node.name = %node.name, state = final_state, reason = %f.reason, "job finished");
+        tracing::info!(job.id = job, attempt = ev.attempt, node.name = %node.name, state = final_state, reason = %reason, "job finished");
         state.master.wake_scheduler();
     }
     Ok(Json(json!({ "ok": true })))

@@ -9,13 +9,13 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures_util::Stream;
-use modelyard_core::job::{JobInput, JobKind, JobSpec, Resources};
+use modelyard_core::job::{JobInput, JobKind, JobOutput, JobSpec, Resources};
 use modelyard_core::RepoKind;
 use modelyard_store::{JobFilter, JobRow};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::api::{fmt_date, readable, resolve};
+use crate::api::{fmt_date, readable, resolve, writable};
 use crate::auth::Auth;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
@@ -32,6 +32,28 @@ pub struct SubmitBody {
     pub resources: Option<Resources>,
     pub timeout_s: Option<u64>,
     pub max_attempts: Option<i64>,
+    /// For command jobs: a model repo branch that receives the job's output files.
+    pub output: Option<JobOutput>,
+}
+
+/// Checks at submission that the caller may write the output repo and that its branch exists.
+async fn check_output(state: &AppState, auth: &Auth, output: &JobOutput) -> AppResult<()> {
+    let (ns, name) = output.repo.split_once('/').ok_or_else(|| {
+        AppError::bad_request(format!("output repo {:?} must be NS/NAME", output.repo))
+    })?;
+    let repo = writable(state, auth, RepoKind::Model, ns, name).await?;
+    if state
+        .store
+        .branch_head(&repo.uid, &output.branch)
+        .await?
+        .is_none()
+    {
+        return Err(AppError::bad_request(format!(
+            "output branch {:?} does not exist in {}",
+            output.branch, repo.id
+        )));
+    }
+    Ok(())
 }
 
 /// Pins `ns/name[@rev]` to a commit and lists its files as job inputs.
@@ -69,6 +91,7 @@ pub fn job_json(j: &JobRow) -> Value {
         "max_attempts": j.max_attempts, "node_id": j.node_id, "exit_code": j.exit_code, "reason": j.reason,
         "cancel_requested": j.cancel_requested,
         "gpus": j.gpus,
+        "output_commit": j.output_commit,
         "created_at": fmt_date(j.created_at), "assigned_at": j.assigned_at.map(fmt_date),
         "started_at": j.started_at.map(fmt_date), "finished_at": j.finished_at.map(fmt_date),
         "spec": spec,
@@ -101,6 +124,14 @@ pub async fn submit(
             "an evaluate job needs `model` and `dataset`",
         ));
     }
+    if let Some(output) = &b.output {
+        if kind != JobKind::Command {
+            return Err(AppError::bad_request(
+                "only command jobs can commit their outputs",
+            ));
+        }
+        check_output(&state, &auth, output).await?;
+    }
     let mut inputs = Vec::new();
     if let Some(m) = &b.model {
         inputs.extend(inputs_of(&state, &auth, RepoKind::Model, m, "model").await?);
@@ -123,6 +154,7 @@ pub async fn submit(
         inputs,
         resources,
         timeout_s: b.timeout_s.unwrap_or(3600).clamp(1, 7 * 24 * 3600),
+        output: b.output.clone(),
     };
     let max_attempts = b.max_attempts.unwrap_or(3).clamp(1, 20);
     let spec_json = serde_json::to_string(&spec).map_err(|e| AppError::internal(e.to_string()))?;
