@@ -152,6 +152,10 @@ async fn start(args: ServeArgs, newcomer: bool, local_worker: Option<bool>) -> a
         }
         println!("  demo:    {url}/admin/mnist-8 (model) and {url}/datasets/admin/mnist (dataset)");
         println!("  publish: modelyard push ./my-model admin/my-model");
+        println!(
+            "  jobs:    a local worker runs them; modelyard submit --model admin/mnist-8 --dataset admin/mnist ...{}",
+            if local_worker == Some(true) { "" } else { " (command jobs need `up --allow-commands`)" }
+        );
         println!("  HF client: HF_ENDPOINT={url} HF_HUB_DISABLE_XET=1 HF_TOKEN=<token> python ...");
     }
     let stop = tokio_util::sync::CancellationToken::new();
