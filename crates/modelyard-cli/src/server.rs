@@ -238,12 +238,11 @@ pub async fn admin(cmd: AdminCommand) -> anyhow::Result<()> {
         } => {
             let config = server.resolve()?;
             let state = modelyard_server::open_state(config).await?;
-            let t = modelyard_server::create_user(&state, &name, admin).await?;
+            let t = modelyard_server::create_user(&state, &name, admin, token).await?;
             state.store.close().await;
-            if token {
-                println!("{t}");
-            } else {
-                eprintln!("created user {name}; use --token to get an API token");
+            match t {
+                Some(t) => println!("{t}"),
+                None => eprintln!("created user {name}; use --token to get an API token"),
             }
             Ok(())
         }

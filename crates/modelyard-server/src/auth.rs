@@ -132,6 +132,11 @@ async fn caller_for(state: &AppState, token: &str) -> AppResult<Option<Caller>> 
         }))
 }
 
+/// Compares secrets without an early exit, so timing does not reveal how much matched.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 /// A fresh API token: `my_` and 40 random letters and digits (238 bits).
 pub fn new_token() -> String {
     let body: String = rand::thread_rng()

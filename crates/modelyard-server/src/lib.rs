@@ -91,14 +91,22 @@ pub async fn seed_demo(state: &AppState) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!(e.message))
 }
 
-/// Creates a user from the command line and returns a fresh write token for them.
-pub async fn create_user(state: &AppState, name: &str, admin: bool) -> anyhow::Result<String> {
+/// Creates a user from the command line; with `with_token`, returns a fresh write token.
+pub async fn create_user(
+    state: &AppState,
+    name: &str,
+    admin: bool,
+    with_token: bool,
+) -> anyhow::Result<Option<String>> {
     api::users::validate_user_name(name).map_err(|e| anyhow::anyhow!(e.message))?;
     state.store.create_user(name, None, admin).await?;
+    if !with_token {
+        return Ok(None);
+    }
     let (token, _) = auth::issue_token(state, name, "write", "cli", None)
         .await
         .map_err(|e| anyhow::anyhow!(e.message))?;
-    Ok(token)
+    Ok(Some(token))
 }
 
 /// Binds the configured address; returns the listener and the address actually bound.

@@ -216,7 +216,7 @@ impl Store {
     pub async fn requeue_jobs_of(&self, node_id: &str, reason: &str) -> Result<u64> {
         let mut tx = self.pool.begin().await?;
         let now = now_ms();
-        let failed = sqlx::query(&format!(
+        sqlx::query(&format!(
             "UPDATE jobs SET state = 'failed', finished_at = $1, node_id = NULL, \
              reason = $2 || ' (no attempts left)' WHERE node_id = $3 AND state IN {ACTIVE} AND attempt >= max_attempts"
         ))
@@ -233,7 +233,6 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        let _ = failed;
         Ok(requeued.rows_affected())
     }
 

@@ -130,6 +130,33 @@ impl Store {
         Ok(Some(repo))
     }
 
+    /// Loads the tags of a page of repos in one query.
+    async fn fill_tags(&self, repos: &mut [RepoRow]) -> Result<()> {
+        if repos.is_empty() {
+            return Ok(());
+        }
+        let marks: Vec<String> = (1..=repos.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT repo_id, tag FROM repo_tags WHERE repo_id IN ({}) ORDER BY tag",
+            marks.join(", ")
+        );
+        let mut q = sqlx::query(&sql);
+        for r in repos.iter() {
+            q = q.bind(r.uid.clone());
+        }
+        let mut by_repo: std::collections::HashMap<String, Vec<String>> = Default::default();
+        for row in q.fetch_all(&self.pool).await? {
+            by_repo
+                .entry(row.try_get("repo_id")?)
+                .or_default()
+                .push(row.try_get("tag")?);
+        }
+        for r in repos.iter_mut() {
+            r.tags = by_repo.remove(&r.uid).unwrap_or_default();
+        }
+        Ok(())
+    }
+
     async fn tags_of(&self, uid: &str) -> Result<Vec<String>> {
         let rows = sqlx::query("SELECT tag FROM repo_tags WHERE repo_id = $1 ORDER BY tag")
             .bind(uid)
@@ -302,11 +329,10 @@ impl Store {
         let mut repos = Vec::with_capacity(rows.len());
         let mut keys = Vec::with_capacity(rows.len());
         for r in &rows {
-            let mut repo = RepoRow::from_row(r)?;
-            repo.tags = self.tags_of(&repo.uid).await?;
+            repos.push(RepoRow::from_row(r)?);
             keys.push(r.try_get::<i64, _>("sort_key")?);
-            repos.push(repo);
         }
+        self.fill_tags(&mut repos).await?;
         let next = if repos.len() as i64 > q.limit {
             repos.truncate(q.limit as usize);
             let last = repos.last().expect("limit is at least 1");

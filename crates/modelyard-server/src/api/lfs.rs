@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::writable;
-use crate::auth::Auth;
+use crate::auth::{constant_time_eq, Auth};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
@@ -178,8 +178,4 @@ pub async fn verify(
             "LFS object {oid} is not stored"
         ))),
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

@@ -15,7 +15,7 @@ use modelyard_core::protocol::{
 use modelyard_store::{JobRow, NodeRow};
 use serde_json::{json, Value};
 
-use crate::auth::{hash_token, new_token};
+use crate::auth::{constant_time_eq, hash_token, new_token};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
@@ -57,10 +57,6 @@ impl FromRequestParts<AppState> for NodeAuth {
     }
 }
 
-fn eq_ct(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 /// `POST /api/cluster/register`.
 pub async fn register(
     State(state): State<AppState>,
@@ -77,7 +73,7 @@ pub async fn register(
         ));
     }
     let expected = super::join_token(&state.store).await?;
-    if !eq_ct(expected.as_bytes(), req.join_token.as_bytes()) {
+    if !constant_time_eq(expected.as_bytes(), req.join_token.as_bytes()) {
         return Err(AppError::new(
             StatusCode::UNAUTHORIZED,
             "BadJoinToken",

@@ -31,28 +31,33 @@ fn safe_next(next: Option<&str>) -> String {
 }
 
 pub async fn login_form(
-    State(state): State<AppState>,
+    state: State<AppState>,
     auth: Auth,
-    Query(q): Query<NextQuery>,
+    q: Query<NextQuery>,
 ) -> Result<Html<String>, PageError> {
-    render(
-        &state,
-        &auth,
-        "login.html",
-        json!({ "next": safe_next(q.next.as_deref()), "mode": "login" }),
-    )
+    form_page(state, auth, q, "login")
 }
 
 pub async fn signup_form(
+    state: State<AppState>,
+    auth: Auth,
+    q: Query<NextQuery>,
+) -> Result<Html<String>, PageError> {
+    form_page(state, auth, q, "signup")
+}
+
+/// The one form behind `GET /login` and `GET /signup`.
+fn form_page(
     State(state): State<AppState>,
     auth: Auth,
     Query(q): Query<NextQuery>,
+    mode: &str,
 ) -> Result<Html<String>, PageError> {
     render(
         &state,
         &auth,
         "login.html",
-        json!({ "next": safe_next(q.next.as_deref()), "mode": "signup" }),
+        json!({ "next": safe_next(q.next.as_deref()), "mode": mode }),
     )
 }
 
