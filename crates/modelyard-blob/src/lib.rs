@@ -3,7 +3,9 @@
 //! A blob becomes visible under its hash only after the bytes were hashed and checked; a write
 //! that is cut off or does not match what the caller expected leaves nothing behind.
 
+mod hash;
 mod local;
+mod s3;
 mod write;
 
 use std::io;
@@ -14,6 +16,7 @@ use bytes::Bytes;
 use futures_util::Stream;
 
 pub use local::LocalBlobs;
+pub use s3::S3Blobs;
 
 /// A SHA-256 content hash, as 64 lowercase hex digits.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -85,11 +88,23 @@ pub enum BlobError {
 #[derive(Debug, Clone)]
 pub enum BlobStore {
     Local(LocalBlobs),
+    S3(S3Blobs),
 }
 
 impl BlobStore {
     pub async fn open_local(root: PathBuf) -> Result<Self, BlobError> {
         Ok(Self::Local(LocalBlobs::open(root).await?))
+    }
+
+    /// Opens the store a configuration names: `s3://BUCKET[/PREFIX]?endpoint=...&region=...`
+    /// (see [`S3Blobs::open`]), or a local directory as `file:///PATH` or a plain path.
+    pub async fn open(spec: &str) -> Result<Self, BlobError> {
+        if spec.starts_with("s3://") {
+            Ok(Self::S3(S3Blobs::open(spec).await?))
+        } else {
+            let path = spec.strip_prefix("file://").unwrap_or(spec);
+            Self::open_local(PathBuf::from(path)).await
+        }
     }
 
     /// Streams `body` into storage, hashing it on the way, and makes it visible under its
@@ -100,6 +115,7 @@ impl BlobStore {
     {
         match self {
             BlobStore::Local(l) => l.put(body, expect).await,
+            BlobStore::S3(s) => s.put(body, expect).await,
         }
     }
 
@@ -107,6 +123,7 @@ impl BlobStore {
     pub async fn size(&self, sha: &Sha256) -> Result<Option<u64>, BlobError> {
         match self {
             BlobStore::Local(l) => l.size(sha).await,
+            BlobStore::S3(s) => s.size(sha).await,
         }
     }
 
@@ -118,12 +135,25 @@ impl BlobStore {
     ) -> Result<BlobStream, BlobError> {
         match self {
             BlobStore::Local(l) => l.get(sha, range).await,
+            BlobStore::S3(s) => s.get(sha, range).await,
         }
     }
 
     pub async fn delete(&self, sha: &Sha256) -> Result<bool, BlobError> {
         match self {
             BlobStore::Local(l) => l.delete(sha).await,
+            BlobStore::S3(s) => s.delete(sha).await,
+        }
+    }
+}
+
+impl BlobStore {
+    /// Temporary files or objects that exist now (a failed upload must leave none).
+    #[cfg(test)]
+    pub(crate) async fn temporaries(&self) -> usize {
+        match self {
+            BlobStore::Local(l) => l.temporaries(),
+            BlobStore::S3(s) => s.temporaries().await,
         }
     }
 }

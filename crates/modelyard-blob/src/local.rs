@@ -40,6 +40,12 @@ impl LocalBlobs {
         self.root.join("tmp")
     }
 
+    /// How many unfinished writes lie in `tmp/`.
+    #[cfg(test)]
+    pub(crate) fn temporaries(&self) -> usize {
+        std::fs::read_dir(self.tmp_dir()).map_or(0, |d| d.count())
+    }
+
     fn path_of(&self, sha: &Sha256) -> PathBuf {
         let s = sha.as_str();
         self.root.join("blobs").join(&s[..2]).join(&s[2..4]).join(s)

@@ -6,9 +6,9 @@ use std::path::Path;
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
-use sha1::Digest as _;
 use tokio::sync::mpsc;
 
+use crate::hash::{check_running, verify, Digests};
 use crate::{BlobError, Expect, Sha256};
 
 /// Size of the buffers handed to the writing thread; full buffers are written with O_DIRECT.
@@ -17,10 +17,6 @@ const BATCH: usize = 2 << 20;
 const ALIGN: usize = 4096;
 /// Buffers in flight between the network side and the writer.
 const DEPTH: usize = 2;
-
-/// Inputs up to this size are kept for the git SHA-1 (whose header needs the length first);
-/// past it the SHA-1 is dropped, as the Hub uses the SHA-256 for large (LFS) files.
-const GIT_SHA1_BUFFER: usize = 64 << 20;
 
 /// A `BATCH`-byte buffer whose start is `ALIGN`-aligned, carved out of a slightly larger Vec
 /// (so no unsafe allocation is needed). Buffers are recycled, so a transfer of any size
@@ -137,15 +133,8 @@ where
             }
         };
         received += chunk.len() as u64;
-        if let Some(limit) = expect.max_size.filter(|l| received > *l) {
-            failure = Some(BlobError::TooLarge { limit });
-            break;
-        }
-        if let Some(size) = expect.size.filter(|s| received > *s) {
-            failure = Some(BlobError::SizeMismatch {
-                expected: size,
-                actual: received,
-            });
+        if let Err(e) = check_running(expect, received) {
+            failure = Some(e);
             break;
         }
         let mut rest = &chunk[..];
@@ -175,18 +164,7 @@ where
         return Err(f);
     }
     write_result?;
-    if let Some(expected) = expect.size.filter(|s| *s != received) {
-        return Err(BlobError::SizeMismatch {
-            expected,
-            actual: received,
-        });
-    }
-    if let Some(expected) = expect.sha256.as_ref().filter(|e| **e != sha256) {
-        return Err(BlobError::HashMismatch {
-            expected: expected.clone(),
-            actual: sha256,
-        });
-    }
+    verify(expect, received, &sha256)?;
     Ok(Written {
         sha256,
         size: received,
@@ -201,28 +179,14 @@ fn hasher(
     to_write: mpsc::Sender<AlignedBuf>,
     keep_for_git: bool,
 ) -> (Sha256, Option<String>) {
-    let mut sha256 = sha2::Sha256::new();
-    let mut kept: Option<Vec<u8>> = keep_for_git.then(Vec::new);
+    let mut digests = Digests::new(keep_for_git);
     while let Some(buf) = rx.blocking_recv() {
-        sha256.update(buf.data());
-        if let Some(k) = &mut kept {
-            if k.len() + buf.len > GIT_SHA1_BUFFER {
-                kept = None;
-            } else {
-                k.extend_from_slice(buf.data());
-            }
-        }
+        digests.update(buf.data());
         if to_write.blocking_send(buf).is_err() {
             break; // the writer failed; the caller reports its error
         }
     }
-    let git_sha1 = kept.map(|k| {
-        let mut h = sha1::Sha1::new();
-        h.update(format!("blob {}\0", k.len()).as_bytes());
-        h.update(&k);
-        hex::encode(h.finalize())
-    });
-    (Sha256(hex::encode(sha256.finalize())), git_sha1)
+    digests.finish()
 }
 
 /// Creates `dir` and its parents if missing.

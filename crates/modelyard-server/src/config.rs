@@ -10,8 +10,13 @@ pub struct ServerConfig {
     pub bind: SocketAddr,
     /// Holds the SQLite database (`modelyard.db`), blobs (`blobs/`) and the server secret.
     pub data_dir: PathBuf,
-    /// Overrides the database location (`sqlite://...`); default is inside `data_dir`.
+    /// Overrides the database location (`sqlite://PATH` or `postgres://...`); default is
+    /// SQLite inside `data_dir`. Several replicas share one PostgreSQL database.
     pub database_url: Option<String>,
+    /// Where blobs live: `s3://BUCKET[/PREFIX]?endpoint=URL&region=R` (an S3-compatible
+    /// store, shared by replicas; credentials from the URL or the `AWS_*` variables) or a
+    /// local directory (`file:///PATH` or a plain path); default is `data_dir/blobs`.
+    pub blob_store: Option<String>,
     /// The base URL clients use (e.g. as `HF_ENDPOINT`); default: taken from each request's
     /// `Host` header. URLs the server hands out (repo URLs, upload links, pagination) use it.
     pub public_url: Option<String>,
@@ -27,6 +32,7 @@ impl ServerConfig {
             bind,
             data_dir,
             database_url: None,
+            blob_store: None,
             public_url: None,
             max_file_bytes: 1 << 40,
             node_lease: std::time::Duration::from_secs(15),
@@ -41,5 +47,12 @@ impl ServerConfig {
 
     pub fn blob_dir(&self) -> PathBuf {
         self.data_dir.join("blobs")
+    }
+
+    /// The blob store to open: the configured one, else the directory in `data_dir`.
+    pub fn blob_store(&self) -> String {
+        self.blob_store
+            .clone()
+            .unwrap_or_else(|| self.blob_dir().display().to_string())
     }
 }

@@ -142,7 +142,22 @@ mod tests {
     async fn analyses_are_stored_once_per_hash() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("t.db").display());
-        let store = Store::connect(&url).await.unwrap();
+        stored_once_per_hash(Store::connect(&url).await.unwrap()).await;
+    }
+
+    #[tokio::test]
+    async fn postgres_analyses_are_stored_once_per_hash() {
+        let Some(server) =
+            crate::testing::postgres_url("postgres_analyses_are_stored_once_per_hash")
+        else {
+            return;
+        };
+        let db = crate::testing::TestDatabase::create(&server).await;
+        stored_once_per_hash(Store::connect(&db.url).await.unwrap()).await;
+        db.drop_database().await;
+    }
+
+    async fn stored_once_per_hash(store: Store) {
         let sha = "a".repeat(64);
         assert!(store.analysis(&sha).await.unwrap().is_none());
         let features = serde_json::json!({"format": "onnx", "parameters": {"total": 5994}});

@@ -198,6 +198,15 @@ impl Store {
             .collect::<sqlx::Result<_>>()?)
     }
 
+    /// Marks one node lost at its own request (a worker leaving); `false` if it was not alive.
+    pub async fn node_left(&self, id: &str) -> Result<bool> {
+        let done = sqlx::query("UPDATE nodes SET state = 'lost' WHERE id = $1 AND state = 'alive'")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Marks every other alive node of this name lost (the worker restarted and registered anew).
     pub async fn retire_nodes_named(&self, name: &str, except: &str) -> Result<Vec<String>> {
         let rows = sqlx::query("UPDATE nodes SET state = 'lost' WHERE name = $1 AND id <> $2 AND state = 'alive' RETURNING id")

@@ -163,7 +163,7 @@ impl Store {
                 CommitOp::DeleteFolder(f) => {
                     let prefix = format!("{f}/");
                     let done = sqlx::query(
-                        "DELETE FROM tree_entries WHERE commit_id = $1 AND substr(path, 1, $2) = $3",
+                        "DELETE FROM tree_entries WHERE commit_id = $1 AND substr(path, 1, CAST($2 AS INTEGER)) = $3",
                     )
                     .bind(&c.id)
                     .bind(prefix.chars().count() as i64)
@@ -237,7 +237,7 @@ impl Store {
     ) -> Result<i64> {
         let prefix = format!("{folder}/");
         Ok(sqlx::query(
-            "SELECT COUNT(*) AS n FROM tree_entries WHERE commit_id = $1 AND substr(path, 1, $2) = $3",
+            "SELECT COUNT(*) AS n FROM tree_entries WHERE commit_id = $1 AND substr(path, 1, CAST($2 AS INTEGER)) = $3",
         )
         .bind(commit)
         .bind(prefix.chars().count() as i64)
@@ -328,7 +328,7 @@ impl Store {
         } else {
             let prefix = format!("{folder}/");
             sqlx::query(
-                "SELECT * FROM tree_entries WHERE commit_id = $1 AND substr(path, 1, $2) = $3 ORDER BY path",
+                "SELECT * FROM tree_entries WHERE commit_id = $1 AND substr(path, 1, CAST($2 AS INTEGER)) = $3 ORDER BY path",
             )
             .bind(commit)
             .bind(prefix.chars().count() as i64)

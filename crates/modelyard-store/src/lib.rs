@@ -6,8 +6,12 @@
 mod analyses;
 mod cluster;
 mod commits;
+mod leader;
 mod repos;
+mod results;
 mod rows;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 mod users;
 
 use std::str::FromStr;
@@ -19,7 +23,11 @@ use sqlx::{AnyPool, ConnectOptions, Executor};
 pub use analyses::{AnalysisRow, AnalysisStatus, NewAnalysis};
 pub use cluster::{JobFilter, JobOutputRow, JobRow, LogRow, NodeRow};
 pub use commits::{CommitOp, NewCommit, TreeEntry};
+pub use leader::Leadership;
 pub use repos::{ListQuery, NewRepo, RepoPage, RepoSort};
+pub use results::{
+    BoardRow, DatasetSummaryRow, NewResult, ResultFilter, ResultRow, SelfReportedRow,
+};
 pub use rows::{CommitRow, RefRow, RepoRow, TokenRow, UserRow};
 
 /// Which SQL dialect a URL points at; decides the migration set.
@@ -106,10 +114,12 @@ impl Store {
     async fn migrate(&self) -> Result<()> {
         match self.backend {
             Backend::Sqlite => sqlx::migrate!("migrations/sqlite").run(&self.pool).await?,
+            // sqlx holds a PostgreSQL advisory lock while it migrates, so replicas starting
+            // together apply each migration once.
             Backend::Postgres => {
-                return Err(StoreError::Invalid(
-                    "PostgreSQL support is not built yet; use a sqlite:// URL".into(),
-                ))
+                sqlx::migrate!("migrations/postgres")
+                    .run(&self.pool)
+                    .await?
             }
         }
         Ok(())
@@ -135,5 +145,7 @@ pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
         .is_some_and(|d| d.is_unique_violation())
 }
 
+#[cfg(test)]
+mod results_tests;
 #[cfg(test)]
 mod tests;

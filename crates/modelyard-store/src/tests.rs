@@ -290,8 +290,91 @@ async fn sqlite_passes_the_suite() {
 }
 
 #[tokio::test]
+async fn postgres_passes_the_suite() {
+    let Some(server) = crate::testing::postgres_url("postgres_passes_the_suite") else {
+        return;
+    };
+    let db = crate::testing::TestDatabase::create(&server).await;
+    suite(Store::connect(&db.url).await.unwrap()).await;
+    db.drop_database().await;
+}
+
+#[tokio::test]
 async fn concurrent_commits_one_wins() {
     let (_dir, store) = sqlite().await;
+    concurrent_commits(store).await;
+}
+
+#[tokio::test]
+async fn postgres_concurrent_commits_one_wins() {
+    let Some(server) = crate::testing::postgres_url("postgres_concurrent_commits_one_wins") else {
+        return;
+    };
+    let db = crate::testing::TestDatabase::create(&server).await;
+    concurrent_commits(Store::connect(&db.url).await.unwrap()).await;
+    db.drop_database().await;
+}
+
+/// Exactly one replica leads on PostgreSQL; the lock passes on when the leader goes.
+#[tokio::test]
+async fn postgres_leadership_is_exclusive() {
+    let Some(server) = crate::testing::postgres_url("postgres_leadership_is_exclusive") else {
+        return;
+    };
+    let db = crate::testing::TestDatabase::create(&server).await;
+    let one = Store::connect(&db.url).await.unwrap();
+    let two = Store::connect(&db.url).await.unwrap();
+    let lead = one
+        .try_lead("scheduler")
+        .await
+        .unwrap()
+        .expect("the first leads");
+    assert!(two.try_lead("scheduler").await.unwrap().is_none());
+    assert!(two.try_lead("other-role").await.unwrap().is_some());
+    drop(lead);
+    let mut again = None;
+    for _ in 0..50 {
+        again = two.try_lead("scheduler").await.unwrap();
+        if again.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(again.is_some(), "leadership passes on");
+    drop((again, one, two));
+    db.drop_database().await;
+}
+
+/// A SQLite database has one process, which always leads.
+#[tokio::test]
+async fn sqlite_always_leads() {
+    let (_dir, store) = sqlite().await;
+    let _a = store.try_lead("scheduler").await.unwrap().unwrap();
+    assert!(store.try_lead("scheduler").await.unwrap().is_some());
+}
+
+/// Every SQLite migration has a PostgreSQL twin of the same name, and no twin is orphaned.
+#[test]
+fn every_migration_has_a_postgres_twin() {
+    let names = |dir: &str| {
+        let mut v: Vec<String> =
+            std::fs::read_dir(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".sql"))
+                .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        names("migrations/sqlite"),
+        names("migrations/postgres"),
+        "write migrations/postgres/NAME.sql for every migrations/sqlite/NAME.sql"
+    );
+}
+
+/// Four commits race from the same parent: exactly one lands, the others are stale.
+async fn concurrent_commits(store: Store) {
     store.create_user("alice", None, false).await.unwrap();
     let r = repo(&store, "alice", "race", false).await;
     let head = store.branch_head(&r.uid, "main").await.unwrap().unwrap();

@@ -3,6 +3,7 @@
 
 pub mod cluster_api;
 pub mod jobs_api;
+pub mod leader;
 pub mod outputs;
 pub mod scheduler;
 
