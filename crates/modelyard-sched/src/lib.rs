@@ -1,8 +1,33 @@
-//! Placement policies: which queued job goes to which node, as a pure function of a snapshot.
+//! Placement policies: which queued job goes to which node(s), as a pure function of a snapshot;
+//! and a deterministic simulator that replays job traces through the same policy code.
+//!
+//! Running-time model: a [`PendingJob`] carries `predicted_s`, the predictor's estimate of its
+//! running time on a *reference* node, and a [`NodeView`] carries `speed`, the node's speed
+//! relative to that reference, so the job is expected to run `predicted_s / speed` seconds there,
+//! plus `missing input bytes / bandwidth_bps` seconds to fetch the inputs the node's cache lacks.
+
+pub mod cost;
+pub mod fit;
+pub mod plan;
+pub mod policy;
+pub mod sim;
 
 use std::collections::HashSet;
 
 use modelyard_core::job::Resources;
+
+pub use policy::delay::DelayConfig;
+pub use policy::fifo::Fifo;
+pub use policy::ga::{Ga, GaConfig};
+pub use policy::mct::Mct;
+pub use policy::sjf::Sjf;
+pub use policy::{PolicyKind, PolicyOptions};
+
+/// Predicted seconds for a job nobody has predicted yet (the live master before the predictor).
+pub const DEFAULT_PREDICTED_S: f64 = 600.0;
+
+/// Input bandwidth assumed for a node that reports none: 100 MB/s.
+pub const DEFAULT_BANDWIDTH_BPS: f64 = 100e6;
 
 /// A queued job as a policy sees it.
 #[derive(Debug, Clone)]
@@ -13,6 +38,11 @@ pub struct PendingJob {
     pub is_command: bool,
     /// Content hashes and sizes of its inputs (for data locality).
     pub inputs: Vec<(String, u64)>,
+    /// Submission time (ms since the epoch): FIFO order, waiting time, ageing against starvation.
+    pub submitted_ms: i64,
+    /// Predicted running time in seconds on a reference node (speed 1.0), input transfer
+    /// excluded. Policies that use predictions divide it by [`NodeView::speed`].
+    pub predicted_s: f64,
 }
 
 /// A node as a policy sees it.
@@ -26,138 +56,63 @@ pub struct NodeView {
     pub allow_commands: bool,
     /// Content hashes the node's cache holds.
     pub cached: HashSet<String>,
+    /// Speed relative to the reference node of [`PendingJob::predicted_s`] (2.0 = twice as fast).
+    pub speed: f64,
+    /// Bytes per second at which the node fetches inputs its cache lacks.
+    pub bandwidth_bps: f64,
+    /// Predicted end (ms since the epoch) of the job holding each busy slot (a GPU; a CPU core
+    /// on a node without GPUs), one entry per busy slot. Busy slots without an entry are assumed
+    /// to free [`plan::UNKNOWN_BUSY_S`] from now, and so are ends already past (overdue jobs).
+    pub busy_until_ms: Vec<i64>,
 }
 
 impl NodeView {
-    fn accepts(&self, job: &PendingJob) -> bool {
+    /// Whether the node may run this kind of job at all (commands need an opt-in).
+    pub fn accepts(&self, job: &PendingJob) -> bool {
         !job.is_command || self.allow_commands
     }
 }
 
-/// A placement policy. Implementations are deterministic for the same inputs.
-pub trait Policy {
-    /// Returns `(job id, node id)` placements for this round; each job at most once, and the
-    /// jobs placed on a node fit in its free resources together.
-    fn place(&mut self, now_ms: i64, jobs: &[PendingJob], nodes: &[NodeView])
-        -> Vec<(i64, String)>;
+/// One job started on one node, or gang-scheduled on several at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placement {
+    pub job: i64,
+    /// `(index into the nodes slice given to the policy, resources taken there)`; more than one
+    /// entry only for a multi-GPU job that fits on no single node.
+    pub parts: Vec<(usize, Resources)>,
 }
 
-/// First in, first out: jobs start in submission order. A job that fits on no node right now
-/// but would fit on an idle one holds back the jobs behind it; a job no node can ever run is
-/// skipped so it cannot block the queue.
-#[derive(Debug, Default, Clone)]
-pub struct Fifo;
-
-impl Policy for Fifo {
-    fn place(
-        &mut self,
-        _now_ms: i64,
-        jobs: &[PendingJob],
-        nodes: &[NodeView],
-    ) -> Vec<(i64, String)> {
-        let mut free: Vec<Resources> = nodes.iter().map(|n| n.free).collect();
-        let mut out = Vec::new();
-        for job in jobs {
-            // Among nodes where it fits now, the one with the most free CPUs (spreads load).
-            let best = nodes
-                .iter()
-                .enumerate()
-                .filter(|(i, n)| n.accepts(job) && free[*i].fits(&job.resources))
-                .max_by_key(|(i, n)| (free[*i].cpus, std::cmp::Reverse(n.id.clone())));
-            match best {
-                Some((i, n)) => {
-                    free[i] = free[i].minus(&job.resources);
-                    out.push((job.id, n.id.clone()));
-                }
-                None if nodes
-                    .iter()
-                    .any(|n| n.accepts(job) && n.total.fits(&job.resources)) =>
-                {
-                    break
-                }
-                None => continue,
-            }
+impl Placement {
+    /// The node of a single-node placement.
+    pub fn single_node(&self) -> Option<usize> {
+        match self.parts.as_slice() {
+            [(n, _)] => Some(*n),
+            _ => None,
         }
-        out
+    }
+}
+
+/// A placement policy. Implementations are deterministic for the same sequence of calls.
+pub trait Policy {
+    /// Returns the placements for this round: each job at most once, and the parts placed on a
+    /// node fit in its free resources together. `jobs` come in submission order.
+    fn place(&mut self, now_ms: i64, jobs: &[PendingJob], nodes: &[NodeView]) -> Vec<Placement>;
+
+    /// A time at which the policy wants another round even if nothing happens (a delay expiring).
+    fn next_wake_ms(&self) -> Option<i64> {
+        None
+    }
+}
+
+impl<P: Policy + ?Sized> Policy for Box<P> {
+    fn place(&mut self, now_ms: i64, jobs: &[PendingJob], nodes: &[NodeView]) -> Vec<Placement> {
+        (**self).place(now_ms, jobs, nodes)
+    }
+
+    fn next_wake_ms(&self) -> Option<i64> {
+        (**self).next_wake_ms()
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn res(cpus: u32, gpus: u32) -> Resources {
-        Resources {
-            cpus,
-            memory_mb: 0,
-            gpus,
-        }
-    }
-
-    fn node(id: &str, free: Resources, commands: bool) -> NodeView {
-        NodeView {
-            id: id.into(),
-            total: free,
-            free,
-            allow_commands: commands,
-            cached: HashSet::new(),
-        }
-    }
-
-    fn job(id: i64, r: Resources, cmd: bool) -> PendingJob {
-        PendingJob {
-            id,
-            resources: r,
-            is_command: cmd,
-            inputs: vec![],
-        }
-    }
-
-    #[test]
-    fn places_in_order_within_capacity() {
-        let nodes = [node("a", res(2, 0), true), node("b", res(1, 0), true)];
-        let jobs: Vec<_> = (1..=5).map(|i| job(i, res(1, 0), false)).collect();
-        let out = Fifo.place(0, &jobs, &nodes);
-        assert_eq!(out, [(1, "a".to_owned()), (2, "a".into()), (3, "b".into())]);
-    }
-
-    #[test]
-    fn head_of_line_waits_but_impossible_jobs_are_skipped() {
-        let mut nodes = [node("a", res(2, 0), false)];
-        nodes[0].free = res(1, 0);
-        let jobs = [
-            job(1, res(8, 0), false),
-            job(2, res(2, 0), false),
-            job(3, res(1, 0), false),
-        ];
-        // Job 1 can never run; job 2 fits an idle node, so it waits and holds job 3 back.
-        assert_eq!(Fifo.place(0, &jobs, &nodes), Vec::<(i64, String)>::new());
-        nodes[0].free = res(2, 0);
-        assert_eq!(Fifo.place(0, &jobs, &nodes), [(2, "a".to_owned())]);
-    }
-
-    #[test]
-    fn commands_only_on_nodes_that_allow_them() {
-        let nodes = [
-            node("safe", res(4, 0), false),
-            node("open", res(1, 0), true),
-        ];
-        let jobs = [
-            job(1, res(1, 0), true),
-            job(2, res(1, 0), true),
-            job(3, res(1, 0), false),
-        ];
-        let out = Fifo.place(0, &jobs, &nodes);
-        assert_eq!(
-            out,
-            [(1, "open".to_owned())],
-            "job 2 waits for the command node; FIFO holds job 3"
-        );
-        let only_safe = [node("safe", res(4, 0), false)];
-        assert_eq!(
-            Fifo.place(0, &jobs, &only_safe),
-            [(3, "safe".to_owned())],
-            "no node can ever run commands"
-        );
-    }
-}
+pub(crate) mod testkit;

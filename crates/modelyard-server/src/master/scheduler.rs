@@ -6,14 +6,37 @@ use std::time::Duration;
 
 use modelyard_core::job::{JobSpec, Resources};
 use modelyard_core::protocol::{CacheItem, Inventory};
-use modelyard_sched::{Fifo, NodeView, PendingJob, Policy};
+use modelyard_sched::{Fifo, GaConfig, NodeView, PendingJob, Policy, PolicyKind, PolicyOptions};
 use modelyard_store::StoreError;
 
 use crate::state::AppState;
 
+/// Names the placement policy: `fifo`, `sjf`, `mct`, `ga` or `ga-delay` (the default).
+pub const POLICY_ENV: &str = "MODELYARD_SCHED_POLICY";
+
+/// The policy named by [`POLICY_ENV`]; a GA round is capped at 100 ms of wall-clock time.
+fn configured_policy() -> Box<dyn Policy + Send> {
+    let kind = match std::env::var(POLICY_ENV) {
+        Ok(name) => name.parse().unwrap_or_else(|e: String| {
+            tracing::warn!(error = %e, "unknown scheduling policy, using ga-delay");
+            PolicyKind::GaDelay
+        }),
+        Err(_) => PolicyKind::GaDelay,
+    };
+    tracing::info!(policy = %kind, "scheduler policy");
+    let opts = PolicyOptions {
+        ga: GaConfig {
+            time_budget: Some(Duration::from_millis(100)),
+            ..GaConfig::default()
+        },
+        ..PolicyOptions::default()
+    };
+    kind.build(&opts)
+}
+
 /// Runs until the process ends.
 pub async fn run(state: AppState) {
-    let mut policy = Fifo;
+    let mut policy = configured_policy();
     loop {
         tokio::select! {
             _ = state.master.scheduler_woken() => {}
@@ -26,7 +49,7 @@ pub async fn run(state: AppState) {
     }
 }
 
-async fn round(state: &AppState, policy: &mut impl Policy) -> Result<(), StoreError> {
+async fn round(state: &AppState, policy: &mut Box<dyn Policy + Send>) -> Result<(), StoreError> {
     for node in state
         .store
         .expire_nodes(state.master.timing.lease.as_millis() as i64)
@@ -54,6 +77,8 @@ async fn round(state: &AppState, policy: &mut impl Policy) -> Result<(), StoreEr
                     .iter()
                     .map(|i| (i.sha256.clone(), i.size))
                     .collect(),
+                submitted_ms: job.created_at,
+                predicted_s: modelyard_sched::DEFAULT_PREDICTED_S,
             }),
             Err(e) => tracing::error!(job.id = job.id, error = %e, "unreadable job spec"),
         }
@@ -106,9 +131,47 @@ async fn round(state: &AppState, policy: &mut impl Policy) -> Result<(), StoreEr
             id: node.id,
             allow_commands: inv.allow_commands,
             cached,
+            speed: inv.gflops, // made relative below
+            bandwidth_bps: modelyard_sched::DEFAULT_BANDWIDTH_BPS,
+            busy_until_ms: Vec::new(),
         });
     }
-    let placements = policy.place(modelyard_store::now_ms(), &pending, &views);
+    // Node speed relative to the median node, from the workers' calibration.
+    let mut gflops: Vec<f64> = views.iter().map(|v| v.speed).filter(|g| *g > 0.0).collect();
+    gflops.sort_by(f64::total_cmp);
+    let median = gflops.get(gflops.len() / 2).copied().unwrap_or(1.0);
+    for v in &mut views {
+        v.speed = if v.speed > 0.0 { v.speed / median } else { 1.0 };
+    }
+    // The policy (a GA round can take tens of milliseconds) runs off the async runtime.
+    let now = modelyard_store::now_ms();
+    let owned = std::mem::replace(policy, Box::new(Fifo));
+    let Ok((owned, placed, pending, views)) = tokio::task::spawn_blocking(move || {
+        let mut owned = owned;
+        let placed = owned.place(now, &pending, &views);
+        (owned, placed, pending, views)
+    })
+    .await
+    else {
+        tracing::error!("scheduling policy panicked, continuing with fifo");
+        return Ok(());
+    };
+    *policy = owned;
+    let placements: Vec<(i64, String)> = placed
+        .into_iter()
+        .filter_map(|p| match p.single_node() {
+            Some(n) => Some((p.job, views[n].id.clone())),
+            None => {
+                // The workers cannot run one job across nodes yet.
+                tracing::warn!(
+                    job.id = p.job,
+                    nodes = p.parts.len(),
+                    "multi-node placement skipped"
+                );
+                None
+            }
+        })
+        .collect();
     tracing::debug!(
         queued = pending.len(),
         nodes = views.len(),
