@@ -12,6 +12,8 @@ use futures_util::StreamExt;
 use serde_json::{json, Value};
 use sha2::Digest;
 
+// Declared here rather than in main.rs, which other work is changing.
+
 #[derive(Subcommand)]
 pub enum BenchCommand {
     /// Upload and download MB/s of one large file, against openssl and nginx on this machine.
@@ -35,6 +37,21 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 25.0)]
         rate: f64,
     },
+    /// Images/s of the evaluator on one core (MNIST; ResNet-50 at batch 1), next to onnxruntime.
+    Eval {
+        /// MNIST test images to time (the split has 10,000).
+        #[arg(long, default_value_t = 10_000)]
+        mnist_samples: usize,
+        /// Random 224×224 images for ResNet-50 (0.1 s or more each, per engine).
+        #[arg(long, default_value_t = 32)]
+        resnet_images: usize,
+        /// The core both engines are pinned to.
+        #[arg(long, default_value_t = 0)]
+        core: usize,
+        /// Alternating runs of each engine; each one's fastest is reported.
+        #[arg(long, default_value_t = 2)]
+        runs: u32,
+    },
 }
 
 pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
@@ -45,6 +62,12 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
             workers,
             rate,
         } => crate::bench_jobs::run(jobs, workers, rate).await,
+        BenchCommand::Eval {
+            mnist_samples,
+            resnet_images,
+            core,
+            runs,
+        } => crate::bench_eval::run(mnist_samples, resnet_images, core, runs).await,
     }
 }
 

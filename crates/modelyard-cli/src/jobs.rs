@@ -18,6 +18,15 @@ pub struct SubmitArgs {
     /// Dataset repo whose files are the job's `dataset/` inputs: NS/NAME[@REV].
     #[arg(long)]
     pub dataset: Option<String>,
+    /// Evaluate jobs: the task (default: from the cards).
+    #[arg(long)]
+    pub task: Option<String>,
+    /// Evaluate jobs: the split (default: test).
+    #[arg(long)]
+    pub split: Option<String>,
+    /// Evaluate jobs: more options as JSON (preprocessing, batch_size, limit, label_column).
+    #[arg(long)]
+    pub eval: Option<String>,
     /// CPU cores the job needs.
     #[arg(long, default_value_t = 1)]
     pub cpus: u32,
@@ -39,9 +48,21 @@ pub struct SubmitArgs {
 
 pub async fn submit(a: SubmitArgs) -> anyhow::Result<()> {
     let client = a.client.client()?;
+    let mut eval: Value = match &a.eval {
+        Some(e) => serde_json::from_str(e).map_err(|e| anyhow::anyhow!("--eval: {e}"))?,
+        None => json!({}),
+    };
+    if let Some(t) = &a.task {
+        eval["task"] = json!(t);
+    }
+    if let Some(s) = &a.split {
+        eval["split"] = json!(s);
+    }
+    let eval =
+        (a.command.is_none() && eval.as_object().is_some_and(|o| !o.is_empty())).then_some(eval);
     let body = json!({
         "kind": if a.command.is_some() { "command" } else { "evaluate" },
-        "command": a.command, "model": a.model, "dataset": a.dataset,
+        "command": a.command, "model": a.model, "dataset": a.dataset, "eval": eval,
         "resources": {"cpus": a.cpus, "memory_mb": 0, "gpus": a.gpus},
         "timeout_s": a.timeout, "max_attempts": a.max_attempts,
     });

@@ -2,14 +2,18 @@
 
 mod analyze;
 mod bench;
+mod bench_eval;
 mod bench_jobs;
 mod client;
+mod compare;
 mod credentials;
+mod eval;
 mod jobs;
 mod pull;
 mod push;
 mod repos;
 mod server;
+mod simulate;
 mod worker;
 
 use clap::{Parser, Subcommand};
@@ -58,8 +62,17 @@ enum Command {
     Nodes(jobs::NodesArgs),
     /// Analyse a local model file offline: parameters, MACs/FLOPs, inputs/outputs, ops, safety.
     Analyze(analyze::AnalyzeArgs),
+    /// Evaluate every model on every dataset on the cluster (reusing verified results), then
+    /// print them side by side.
+    Compare(compare::CompareArgs),
+    /// Print the verified leaderboard of a dataset, with self-reported claims apart.
+    Leaderboard(compare::LeaderboardArgs),
+    /// Evaluate an ONNX model on a dataset split: metrics, latency, and a record of what ran.
+    Eval(eval::EvalArgs),
     /// Compare two models' structure (local files or NAMESPACE/NAME[@REVISION] on the hub).
     Diff(analyze::DiffArgs),
+    /// Replay a job trace through the scheduling policies on a simulated cluster.
+    Simulate(simulate::SimulateArgs),
     /// Measure the platform against the limits of this machine.
     Bench {
         #[command(subcommand)]
@@ -83,6 +96,9 @@ fn main() -> std::process::ExitCode {
             Command::Push(args) => push::push(args).await,
             Command::Pull(args) => pull::pull(args).await,
             Command::Repos(args) => repos::repos(args).await,
+            Command::Eval(a) => eval::eval(a).await,
+            Command::Compare(a) => compare::compare(a).await,
+            Command::Leaderboard(a) => compare::leaderboard(a).await,
             Command::Submit(a) => jobs::submit(a).await,
             Command::Jobs(a) => jobs::jobs(a).await,
             Command::Logs(a) => jobs::logs(a).await,
@@ -90,6 +106,7 @@ fn main() -> std::process::ExitCode {
             Command::Nodes(a) => jobs::nodes(a).await,
             Command::Analyze(a) => analyze::analyze(a).await,
             Command::Diff(a) => analyze::diff(a).await,
+            Command::Simulate(a) => simulate::run(a).await,
             Command::Bench { command } => bench::run(command).await,
         }
     });

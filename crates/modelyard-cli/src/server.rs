@@ -18,16 +18,21 @@ pub struct ServeArgs {
     /// Directory for the SQLite database, blobs and keys [default: ./modelyard-data].
     #[arg(long, env = "MODELYARD_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Database URL (default: sqlite inside the data directory).
+    /// Database URL: sqlite://PATH or postgres://USER@HOST/DB (default: sqlite inside the
+    /// data directory).
     #[arg(long, env = "MODELYARD_DATABASE_URL")]
     pub database_url: Option<String>,
+    /// Blob store: s3://BUCKET[/PREFIX]?endpoint=URL&region=R, or a directory (default: blobs/
+    /// inside the data directory).
+    #[arg(long, env = "MODELYARD_BLOB_STORE")]
+    pub blob_store: Option<String>,
     /// The URL clients use to reach this server (default: from each request's Host header).
     #[arg(long, env = "MODELYARD_PUBLIC_URL")]
     pub public_url: Option<String>,
     /// Milliseconds without a heartbeat after which a worker is lost [default: 15000].
     #[arg(long, env = "MODELYARD_NODE_LEASE_MS")]
     pub node_lease_ms: Option<u64>,
-    /// A TOML file with the same settings (bind, data_dir, database_url, public_url);
+    /// A TOML file with the same settings (bind, data_dir, database_url, blob_store, public_url);
     /// ./modelyard.toml is read when present.
     #[arg(long, env = "MODELYARD_CONFIG")]
     pub config: Option<PathBuf>,
@@ -39,6 +44,7 @@ struct FileConfig {
     bind: Option<SocketAddr>,
     data_dir: Option<PathBuf>,
     database_url: Option<String>,
+    blob_store: Option<String>,
     public_url: Option<String>,
     node_lease_ms: Option<u64>,
 }
@@ -68,6 +74,7 @@ impl ServeArgs {
             .unwrap_or_else(|| PathBuf::from("modelyard-data"));
         let mut config = ServerConfig::new(bind, data_dir);
         config.database_url = self.database_url.clone().or(file.database_url);
+        config.blob_store = self.blob_store.clone().or(file.blob_store);
         config.public_url = self.public_url.clone().or(file.public_url);
         if let Some(ms) = self.node_lease_ms.or(file.node_lease_ms) {
             config.node_lease = std::time::Duration::from_millis(ms.max(300));
@@ -114,17 +121,26 @@ pub struct UpArgs {
     /// Let the local worker run `command` jobs (arbitrary user commands).
     #[arg(long)]
     pub allow_commands: bool,
+    /// Do not publish the MNIST demo (model, dataset and its queued evaluation) on a first start.
+    #[arg(long)]
+    pub no_demo: bool,
 }
 
 /// Starts the server and prints where it listens (tests read the `listening on` line). With
 /// `local_worker`, a worker runs in the same process, on the same embedded defaults.
-async fn start(args: ServeArgs, newcomer: bool, local_worker: Option<bool>) -> anyhow::Result<()> {
+async fn start(
+    args: ServeArgs,
+    newcomer: bool,
+    demo: bool,
+    local_worker: Option<bool>,
+) -> anyhow::Result<()> {
     init_logs();
     let config = args.resolve()?;
     let data_dir = config.data_dir.clone();
     let state = modelyard_server::open_state(config.clone()).await?;
     let admin_token = modelyard_server::bootstrap_admin(&state).await?;
-    if newcomer && admin_token.is_some() {
+    let demo = demo && admin_token.is_some();
+    if demo {
         modelyard_server::seed_demo(&state).await?;
     }
     let (listener, addr) = modelyard_server::bind(&config).await?;
@@ -150,7 +166,12 @@ async fn start(args: ServeArgs, newcomer: bool, local_worker: Option<bool>) -> a
             Some(t) => println!("  log in:  modelyard login --server {url} --token {t}"),
             None => println!("  log in:  modelyard login --server {url} --token <token>   (new tokens: modelyard admin create-user NAME --token)"),
         }
-        println!("  demo:    {url}/admin/mnist-8 (model) and {url}/datasets/admin/mnist (dataset)");
+        if demo {
+            println!(
+                "  demo:    {url}/admin/mnist-8 (model) and {url}/datasets/admin/mnist (dataset)"
+            );
+            println!("           its evaluation is queued: {url}/leaderboards/admin/mnist");
+        }
         println!("  publish: modelyard push ./my-model admin/my-model");
         println!(
             "  jobs:    a local worker runs them; modelyard submit --model admin/mnist-8 --dataset admin/mnist ...{}",
@@ -194,12 +215,12 @@ async fn start(args: ServeArgs, newcomer: bool, local_worker: Option<bool>) -> a
 }
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    start(args, false, None).await
+    start(args, false, false, None).await
 }
 
 /// `up`: the hub and one local worker on embedded defaults, with a guide for newcomers.
 pub async fn up(args: UpArgs) -> anyhow::Result<()> {
-    start(args.serve, true, Some(args.allow_commands)).await
+    start(args.serve, true, !args.no_demo, Some(args.allow_commands)).await
 }
 
 #[derive(Subcommand)]
@@ -258,6 +279,7 @@ mod tests {
             bind: None,
             data_dir: None,
             database_url: None,
+            blob_store: None,
             public_url: None,
             node_lease_ms: None,
             config,
@@ -283,8 +305,12 @@ mod tests {
     fn flags_override_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("m.toml");
-        std::fs::write(&file, "bind = \"127.0.0.1:9000\"\ndata_dir = \"/srv/yard\"\npublic_url = \"http://hub.lab\"\n").unwrap();
+        std::fs::write(&file, "bind = \"127.0.0.1:9000\"\ndata_dir = \"/srv/yard\"\npublic_url = \"http://hub.lab\"\nblob_store = \"s3://yard?region=eu-west-1\"\n").unwrap();
         let from_file = args(Some(file.clone())).resolve().unwrap();
+        assert_eq!(
+            from_file.blob_store.as_deref(),
+            Some("s3://yard?region=eu-west-1")
+        );
         assert_eq!(from_file.bind.to_string(), "127.0.0.1:9000");
         assert_eq!(from_file.data_dir, PathBuf::from("/srv/yard"));
         assert_eq!(from_file.public_url.as_deref(), Some("http://hub.lab"));
@@ -295,6 +321,13 @@ mod tests {
         .resolve()
         .unwrap();
         assert_eq!(flagged.bind.to_string(), "0.0.0.0:1234");
+        let s3_flag = ServeArgs {
+            blob_store: Some("s3://other".into()),
+            ..args(Some(file.clone()))
+        }
+        .resolve()
+        .unwrap();
+        assert_eq!(s3_flag.blob_store.as_deref(), Some("s3://other"));
         assert_eq!(flagged.data_dir, PathBuf::from("/srv/yard"));
         std::fs::write(&file, "port = 1\n").unwrap();
         assert!(

@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 /// A server process whose port survives restarts (workers keep its URL).
 struct Hub {
     child: Option<Child>,
+    lease_ms: u64,
     url: String,
     dir: tempfile::TempDir,
     token: String,
@@ -22,8 +23,12 @@ struct Hub {
 
 impl Hub {
     fn start() -> Self {
+        Self::start_with_lease(3000)
+    }
+
+    fn start_with_lease(lease_ms: u64) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let (child, url, token) = spawn_server(dir.path(), "127.0.0.1:0");
+        let (child, url, token) = spawn_server(dir.path(), "127.0.0.1:0", lease_ms);
         let out = Command::new(BIN)
             .args(["admin", "join-token", "--data-dir"])
             .arg(dir.path().join("data"))
@@ -33,6 +38,7 @@ impl Hub {
         assert!(join.starts_with("myj_"), "{join}");
         Hub {
             child: Some(child),
+            lease_ms,
             url,
             dir,
             token: token.unwrap(),
@@ -51,7 +57,7 @@ impl Hub {
     fn restart(&mut self) {
         self.kill();
         let bind = self.url.trim_start_matches("http://").to_owned();
-        let (child, url, _) = spawn_server(self.dir.path(), &bind);
+        let (child, url, _) = spawn_server(self.dir.path(), &bind, self.lease_ms);
         assert_eq!(url, self.url);
         self.child = Some(child);
     }
@@ -166,21 +172,16 @@ impl Drop for Hub {
     }
 }
 
-fn spawn_server(dir: &Path, bind: &str) -> (Child, String, Option<String>) {
+fn spawn_server(dir: &Path, bind: &str, lease_ms: u64) -> (Child, String, Option<String>) {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(dir.join("server.log"))
         .unwrap();
     let mut child = Command::new(BIN)
-        .args([
-            "serve",
-            "--bind",
-            bind,
-            "--node-lease-ms",
-            "3000",
-            "--data-dir",
-        ])
+        .args(["serve", "--bind", bind, "--node-lease-ms"])
+        .arg(lease_ms.to_string())
+        .arg("--data-dir")
         .arg(dir.join("data"))
         .stdout(Stdio::piped())
         .stderr(log)
@@ -248,6 +249,53 @@ async fn thirty_jobs_on_three_workers_complete_exactly_once() {
     }
     let nodes: Vec<Value> = hub.get_json("/api/cluster/nodes").await;
     assert_eq!(nodes.iter().filter(|n| n["state"] == "alive").count(), 3);
+}
+
+#[tokio::test]
+async fn a_stopping_worker_hands_its_jobs_back_at_once() {
+    // A lease far longer than the test: only the worker's goodbye can requeue the job in time.
+    let hub = Hub::start_with_lease(120_000);
+    let mut a = Workers(vec![hub.worker("a", true)]);
+    let marker = hub.dir.path().join("first-attempt");
+    let cmd = format!(
+        "if [ -e {m} ]; then echo second; else touch {m}; sleep 60; fi",
+        m = marker.display()
+    );
+    let id = hub.submit(&cmd, 300).await;
+    hub.wait_for(&[id], &["running"], Duration::from_secs(30))
+        .await;
+    while !marker.exists() {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let pid = a.0[0].id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let stopped = Instant::now();
+    assert!(a.0[0].wait().unwrap().success(), "the worker exits cleanly");
+    let job = hub
+        .wait_for(&[id], &["queued"], Duration::from_secs(15))
+        .await;
+    assert!(
+        stopped.elapsed() < Duration::from_secs(15),
+        "requeued long before the lease"
+    );
+    assert!(
+        job[0]["reason"].as_str().unwrap().contains("worker a left"),
+        "{}",
+        job[0]
+    );
+    let nodes: Vec<Value> = hub.get_json("/api/cluster/nodes").await;
+    assert!(nodes.iter().all(|n| n["state"] == "lost"), "{nodes:?}");
+    let _b = Workers(vec![hub.worker("b", true)]);
+    let job = hub
+        .wait_for(&[id], &["succeeded"], Duration::from_secs(30))
+        .await;
+    assert_eq!(job[0]["attempt"], 2);
+    let logs: Vec<Value> = hub.get_json(&format!("/api/jobs/{id}/logs")).await;
+    assert!(logs.iter().any(|l| l["text"] == "second\n"), "{logs:?}");
 }
 
 #[tokio::test]

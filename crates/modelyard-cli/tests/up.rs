@@ -86,6 +86,58 @@ async fn up_publishes_the_demo_and_serves_pages() {
         .unwrap();
     assert_eq!(missing.status(), 404);
 
+    // The demo's evaluation was queued at first start and the local worker runs it: the
+    // leaderboard shows the verified accuracy within a minute, beside the card's claim.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let board = loop {
+        let b: Value = http
+            .get(format!("{url}/api/leaderboards/admin/mnist"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if !b["verified"].as_array().unwrap().is_empty() {
+            break b;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no verified result within a minute: {b}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    };
+    assert_eq!(board["verified"][0]["model"], "admin/mnist-8");
+    assert_eq!(board["verified"][0]["metrics"]["correct"], 9890.0);
+    assert_eq!(board["verified"][0]["self_reported"], 0.989);
+    assert_eq!(board["verified"][0]["disagrees"], false);
+    let page = http
+        .get(format!("{url}/leaderboards/admin/mnist"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("98.90%"), "{page}");
+
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[tokio::test]
+async fn up_without_the_demo_publishes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, url, token) =
+        common::spawn_cmd("up --no-demo", &dir.path().join("data"), dir.path());
+    assert!(token.is_some());
+    let models: Value = reqwest::get(format!("{url}/api/models"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(models, serde_json::json!([]));
     child.kill().unwrap();
     child.wait().unwrap();
 }

@@ -119,6 +119,11 @@ impl Resources {
     }
 }
 
+/// The file an `evaluate` job's child leaves its report in, under the job's output directory.
+pub const EVAL_REPORT_FILE: &str = "eval.json";
+/// The file an `evaluate` job's child leaves its reason in when it fails.
+pub const EVAL_ERROR_FILE: &str = "eval-error.txt";
+
 /// One input file of a job, pinned by content.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobInput {

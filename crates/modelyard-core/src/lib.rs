@@ -3,6 +3,7 @@
 pub mod card;
 pub mod hash;
 pub mod job;
+pub mod model_index;
 pub mod path;
 pub mod protocol;
 pub mod repo;

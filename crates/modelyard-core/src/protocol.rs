@@ -141,4 +141,8 @@ pub struct Finished {
     pub state: String,
     pub exit_code: Option<i32>,
     pub reason: String,
+    /// For `evaluate` jobs that succeeded: the evaluation report (`modelyard eval --json`),
+    /// which the master stores as a verified result.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<serde_json::Value>,
 }

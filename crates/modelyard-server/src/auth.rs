@@ -105,6 +105,40 @@ impl FromRequestParts<AppState> for Auth {
     }
 }
 
+/// The CSRF token a browser session's forms carry: an HMAC of the session token under the
+/// server's secret, so another site can neither read nor forge it.
+pub fn csrf_token(state: &AppState, session: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac =
+        Hmac::<sha2::Sha256>::new_from_slice(&state.secret[..]).expect("any key size works");
+    mac.update(b"csrf:");
+    mac.update(session.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// The caller behind a form posted from a browser: its session cookie and the form's CSRF
+/// field must match. Such a caller may write, like the owner of a write token.
+pub async fn form_caller(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+    csrf: &str,
+) -> AppResult<Caller> {
+    let session = session_cookie(headers)
+        .ok_or_else(|| AppError::unauthorized("log in to submit this form"))?;
+    if !constant_time_eq(csrf_token(state, &session).as_bytes(), csrf.as_bytes()) {
+        return Err(AppError::forbidden(
+            "the form's CSRF token does not match this session; reload the page",
+        ));
+    }
+    let caller = caller_for(state, &session)
+        .await?
+        .ok_or_else(|| AppError::unauthorized("the session has expired; log in again"))?;
+    Ok(Caller {
+        can_write: true,
+        ..caller
+    })
+}
+
 /// The name of the browser session cookie.
 pub const SESSION_COOKIE: &str = "modelyard_session";
 

@@ -1,4 +1,5 @@
-//! The demo a fresh `modelyard up` publishes: the trained MNIST model and the MNIST test set.
+//! The demo a fresh `modelyard up` publishes: the trained MNIST model, the MNIST test set, and
+//! the queued evaluation of one on the other, so the leaderboard fills within a minute.
 
 use bytes::Bytes;
 use futures_util::stream;
@@ -6,7 +7,9 @@ use modelyard_blob::Expect;
 use modelyard_core::{RepoId, RepoKind};
 use modelyard_store::{CommitOp, TreeEntry};
 
+use crate::auth::{Auth, Caller};
 use crate::error::AppResult;
+use crate::master::jobs_api::{submit_job, SubmitBody};
 use crate::repo_ops::{self, CommitRequest};
 use crate::state::AppState;
 
@@ -42,6 +45,12 @@ license: cc-by-sa-3.0
 task_categories: [image-classification]
 tags: [mnist, images, demo]
 pretty_name: MNIST test split
+configs:
+- config_name: default
+  data_files:
+  - split: test
+    path: [t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz]
+label_names: ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9']
 ---
 # MNIST (test split)
 
@@ -138,10 +147,28 @@ pub async fn seed(state: &AppState) -> AppResult<()> {
         "Add the MNIST test split",
     )
     .await?;
+    let admin = Auth(Some(Caller {
+        name: "admin".into(),
+        is_admin: true,
+        can_write: true,
+    }));
+    let job = submit_job(
+        state,
+        &admin,
+        &SubmitBody {
+            kind: Some("evaluate".into()),
+            model: Some("admin/mnist-8".into()),
+            dataset: Some("admin/mnist".into()),
+            eval: Some(serde_json::json!({"task": "image-classification", "split": "test"})),
+            ..SubmitBody::default()
+        },
+    )
+    .await?;
     tracing::info!(
         model = "admin/mnist-8",
         dataset = "admin/mnist",
-        "published the demo repositories"
+        job.id = job.id,
+        "published the demo repositories and queued their evaluation"
     );
     Ok(())
 }

@@ -4,10 +4,12 @@ pub mod analysis;
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod datasets;
 pub mod demo;
 pub mod error;
 pub mod master;
 pub mod repo_ops;
+pub mod results;
 pub mod router;
 pub mod state;
 pub mod web;
@@ -31,10 +33,14 @@ pub async fn open_state(config: ServerConfig) -> anyhow::Result<AppState> {
     let store = Store::connect(&config.database_url())
         .await
         .with_context(|| format!("opening database {}", config.database_url()))?;
-    let blobs = BlobStore::open_local(config.blob_dir())
+    let blobs = BlobStore::open(&config.blob_store())
         .await
-        .with_context(|| format!("opening blob directory {}", config.blob_dir().display()))?;
-    let secret = load_secret(&config).await?;
+        .with_context(|| format!("opening blob store {}", redact(&config.blob_store())))?;
+    let secret = match store.backend() {
+        // Replicas share PostgreSQL, so they share the key there: a link one signs, all accept.
+        modelyard_store::Backend::Postgres => shared_secret(&store).await?,
+        modelyard_store::Backend::Sqlite => load_secret(&config).await?,
+    };
     let timing = master::ClusterTiming {
         lease: config.node_lease,
         poll: (config.node_lease / 3).min(std::time::Duration::from_secs(5)),
@@ -48,6 +54,21 @@ pub async fn open_state(config: ServerConfig) -> anyhow::Result<AppState> {
         master: Arc::new(master::Master::new(timing)),
         analysis: Arc::default(),
     })
+}
+
+/// The key that signs upload links, kept in the database for replicas that share it.
+async fn shared_secret(store: &Store) -> anyhow::Result<[u8; 32]> {
+    let fresh = hex::encode(rand::random::<[u8; 32]>());
+    let text = store.setting_or_insert("server_secret", &fresh).await?;
+    let mut key = [0u8; 32];
+    hex::decode_to_slice(text.trim(), &mut key).context("the stored server secret is corrupt")?;
+    Ok(key)
+}
+
+/// A store location with secrets in its query string (`secret_access_key=...`) elided.
+fn redact(spec: &str) -> String {
+    spec.split_once('?')
+        .map_or_else(|| spec.to_owned(), |(base, _)| format!("{base}?..."))
 }
 
 /// The key that signs upload links, kept in the data directory so links survive restarts.
@@ -132,7 +153,7 @@ pub async fn serve(
     use axum::serve::ListenerExt;
     let app = router::router(state.clone());
     master::join_token(&state.store).await?;
-    let scheduler = tokio::spawn(master::scheduler::run(state.clone()));
+    let scheduler = tokio::spawn(master::leader::run_scheduler(state.clone()));
     let analyzer = analysis::start(state.clone());
     // Without TCP_NODELAY, Nagle's algorithm holds a small body back until the client's delayed
     // ACK arrives: ~40 ms per small file on a kept-alive connection.

@@ -154,6 +154,9 @@ pub async fn commit(state: &AppState, repo: &RepoRow, req: CommitRequest) -> App
             Ok(row) => {
                 tracing::info!(repo = %repo.id, commit = %row.id, branch = %req.branch, files = req.ops.len(), "commit landed");
                 crate::analysis::after_commit(state, repo, &row.id, &req.ops);
+                if repo.kind == RepoKind::Dataset && req.branch == "main" {
+                    crate::datasets::ensure(state, &row.id);
+                }
                 if req.branch == "main" && touches_readme(&req.ops) {
                     refresh_card(state, repo, &row.id).await?;
                 }
@@ -190,6 +193,12 @@ pub async fn refresh_card(state: &AppState, repo: &RepoRow, commit: &str) -> App
             .store
             .set_card(&repo.uid, Ok(&Default::default()))
             .await?;
+        if repo.kind == RepoKind::Model {
+            state
+                .store
+                .set_self_reported(&repo.uid, commit, &[])
+                .await?;
+        }
         return Ok(());
     };
     let text = read_small(state, &entry.sha256, MAX_CARD_BYTES).await?;
@@ -204,6 +213,17 @@ pub async fn refresh_card(state: &AppState, repo: &RepoRow, commit: &str) -> App
         .store
         .set_card(&repo.uid, parsed.as_ref().map_err(String::as_str))
         .await?;
+    if repo.kind == RepoKind::Model {
+        let claims = parsed
+            .ok()
+            .and_then(|c| c.model_index)
+            .map(|mi| modelyard_core::model_index::self_reported(&mi))
+            .unwrap_or_default();
+        state
+            .store
+            .set_self_reported(&repo.uid, commit, &claims)
+            .await?;
+    }
     Ok(())
 }
 

@@ -12,6 +12,7 @@ use crate::analysis;
 use crate::api::{commit, files, lfs, refs, repos, users};
 use crate::error::AppError;
 use crate::master::{cluster_api, jobs_api, outputs};
+use crate::results::api as results_api;
 use crate::state::AppState;
 use crate::web;
 
@@ -64,6 +65,15 @@ pub fn router(state: AppState) -> Router {
             get(analysis::file_analyses),
         )
         .route("/api/compare/structure", get(analysis::compare_structure))
+        .route("/api/compare", get(results_api::compare_models))
+        .route("/api/compare/runs", post(results_api::contrast_runs))
+        .route("/api/results", get(results_api::list))
+        .route("/api/results/{id}", get(results_api::get))
+        .route("/api/leaderboards", get(results_api::boards))
+        .route(
+            "/api/leaderboards/{ns}/{name}",
+            get(results_api::leaderboard),
+        )
         .route("/api/lfs/objects/{oid}", put(lfs::upload))
         .route("/api/lfs/verify", post(lfs::verify))
         .route("/api/jobs", get(jobs_api::list).post(jobs_api::submit))
@@ -73,6 +83,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/cluster/nodes", get(jobs_api::nodes))
         .route("/api/cluster/register", post(cluster_api::register))
         .route("/api/cluster/heartbeat", post(cluster_api::heartbeat))
+        .route("/api/cluster/leave", post(cluster_api::leave))
         .route("/api/cluster/jobs/{id}/events", post(cluster_api::events))
         .route("/api/cluster/jobs/{id}/outputs", put(outputs::upload))
         .route("/api/cluster/blobs/{sha}", get(cluster_api::blob))
@@ -108,6 +119,18 @@ pub fn router(state: AppState) -> Router {
         .route("/jobs", get(web::jobs::jobs_page))
         .route("/jobs/{id}", get(web::jobs::job_page))
         .route("/cluster", get(web::jobs::cluster_page))
+        .route("/leaderboards", get(web::results::leaderboards_page))
+        .route(
+            "/leaderboards/{ns}/{name}",
+            get(web::results::leaderboard_page),
+        )
+        .route(
+            "/leaderboards/{ns}/{name}/chart.svg",
+            get(web::results::leaderboard_chart),
+        )
+        .route("/compare", get(web::results::compare_page))
+        .route("/compare/runs", post(web::results::compare_runs_form))
+        .route("/compare/chart.svg", get(web::results::compare_chart))
         .route("/datasets", get(web::browse_datasets))
         .route("/{ns}/{name}", get(web::model_page))
         .route("/datasets/{ns}/{name}", get(web::dataset_page))

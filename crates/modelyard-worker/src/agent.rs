@@ -28,6 +28,8 @@ const RECENT_KEEP: usize = 4096;
 /// little before the next one instead of spinning.
 const MIN_POLL: Duration = Duration::from_millis(50);
 const SPIN_PAUSE: Duration = Duration::from_millis(100);
+/// How long a stopping worker waits for the master to take its jobs back.
+const LEAVE_TIMEOUT: Duration = Duration::from_secs(5);
 /// After stopping the jobs at shutdown, how long their last output may take to be delivered.
 const SHUTDOWN_FLUSH: Duration = Duration::from_secs(3);
 
@@ -103,6 +105,15 @@ impl Agent {
             }
         };
         self.stop_all().await;
+        if result.is_ok() {
+            // Hand back what did not finish now rather than after the lease; a master that
+            // cannot be reached still requeues it when the lease runs out.
+            match tokio::time::timeout(LEAVE_TIMEOUT, self.ctx.client.leave()).await {
+                Ok(Ok(())) => tracing::info!("left the cluster"),
+                Ok(Err(e)) => tracing::warn!(error = %e, "could not say goodbye to the master"),
+                Err(_) => tracing::warn!("the master did not answer the goodbye in time"),
+            }
+        }
         result
     }
 

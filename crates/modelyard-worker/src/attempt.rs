@@ -2,11 +2,11 @@
 //! inputs, run the child, turn its outcome into a `finished` event.
 
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use modelyard_core::job::{JobInput, JobKind};
+use modelyard_core::job::{JobInput, JobKind, EVAL_ERROR_FILE, EVAL_REPORT_FILE};
 use modelyard_core::protocol::{Assignment, AttemptRef, Finished};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -88,6 +88,9 @@ pub async fn run_attempt(ctx: Arc<AttemptCtx>, a: Assignment, stop: Stop) -> Att
     ));
     let dir = JobDir::for_attempt(&ctx.work_dir, job.job_id, job.attempt);
     let mut finished = execute(&ctx, &a, &dir, &stop, &tx).await;
+    if a.spec.kind == JobKind::Evaluate && stop.reason().is_none() {
+        attach_eval_report(&mut finished, &dir.outputs).await;
+    }
     if finished.state == "succeeded" && a.spec.output.is_some() && stop.reason().is_none() {
         match upload_outputs(&ctx.client, job, &dir.outputs).await {
             Ok(n) => {
@@ -147,11 +150,32 @@ fn finished(state: &str, exit_code: Option<i32>, reason: impl Into<String>) -> F
         state: state.to_owned(),
         exit_code,
         reason: reason.into(),
+        result: None,
     }
 }
 
 fn failed(reason: impl Into<String>) -> Finished {
     finished("failed", None, reason)
+}
+
+/// An evaluation's report goes with its success; its own words go with its failure.
+async fn attach_eval_report(finished: &mut Finished, outputs: &Path) {
+    match finished.state.as_str() {
+        "succeeded" => match tokio::fs::read(outputs.join(EVAL_REPORT_FILE)).await {
+            Ok(bytes) => match serde_json::from_slice(&bytes) {
+                Ok(v) => finished.result = Some(v),
+                Err(e) => *finished = failed(format!("eval wrote an unreadable report: {e}")),
+            },
+            Err(e) => *finished = failed(format!("eval left no report: {e}")),
+        },
+        "failed" => {
+            if let Ok(why) = tokio::fs::read_to_string(outputs.join(EVAL_ERROR_FILE)).await {
+                let why: String = why.trim().chars().take(2000).collect();
+                finished.reason = format!("{}: {why}", finished.reason);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// Stages, runs and judges the attempt; the `Finished` to report unless the stop reason says

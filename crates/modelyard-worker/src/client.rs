@@ -120,6 +120,19 @@ impl MasterClient {
         self.post("/api/cluster/heartbeat", hb, timeout, true).await
     }
 
+    /// `POST /api/cluster/leave`: this worker stops; the master requeues its unfinished jobs.
+    pub async fn leave(&self) -> Result<(), ClientError> {
+        let resp = self
+            .send(
+                self.http.post(self.url("/api/cluster/leave")),
+                CALL_TIMEOUT,
+                true,
+            )
+            .await?;
+        drop(resp);
+        Ok(())
+    }
+
     /// `POST /api/cluster/jobs/{job_id}/events`.
     pub async fn events(&self, job_id: i64, events: &JobEvents) -> Result<(), ClientError> {
         let path = format!("/api/cluster/jobs/{job_id}/events");

@@ -183,7 +183,8 @@ pub fn spawn(data_dir: &Path, log_dir: &Path) -> (Child, String, Option<String>)
 pub fn spawn_cmd(cmd: &str, data_dir: &Path, log_dir: &Path) -> (Child, String, Option<String>) {
     let log = std::fs::File::create(log_dir.join("server.log")).unwrap();
     let mut child = Command::new(BIN)
-        .args([cmd, "--bind", "127.0.0.1:0", "--data-dir"])
+        .args(cmd.split_whitespace())
+        .args(["--bind", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
         .env("MODELYARD_LOG", "info")
         .stdout(Stdio::piped())

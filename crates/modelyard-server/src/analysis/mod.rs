@@ -1,7 +1,7 @@
 //! Model structure analysis in the hub: which files are analysed, a background queue (once per
 //! content hash), the analysis and structure-compare endpoints, and the model page's panel.
 
-mod api;
+pub mod api;
 mod queue;
 
 pub use api::{compare_structure, file_analyses, human_count, panel};

@@ -268,6 +268,15 @@ pub async fn events(
                 final_state = "failed";
                 reason = format!("committing outputs: {}", e.message);
             }
+            if row.kind == "evaluate" {
+                let recorded =
+                    crate::results::record(&state, &row, &node.name, f.result.as_ref()).await;
+                if let Err(e) = recorded {
+                    tracing::warn!(job.id = job, attempt = ev.attempt, error = %e.message, "cannot record the result");
+                    final_state = "failed";
+                    reason = format!("recording the result: {}", e.message);
+                }
+            }
         }
         if !state
             .store
@@ -287,6 +296,24 @@ pub async fn events(
         state.master.wake_scheduler();
     }
     Ok(Json(json!({ "ok": true })))
+}
+
+/// `POST /api/cluster/leave`: a worker shutting down hands its unfinished jobs back now,
+/// instead of the master waiting for its lease to run out.
+pub async fn leave(
+    State(state): State<AppState>,
+    NodeAuth(node): NodeAuth,
+) -> AppResult<Json<Value>> {
+    let mut requeued = 0;
+    if state.store.node_left(&node.id).await? {
+        requeued = state
+            .store
+            .requeue_jobs_of(&node.id, &format!("worker {} left", node.name))
+            .await?;
+        tracing::info!(node.id = %node.id, node.name = %node.name, requeued, "node left");
+        state.master.wake_scheduler();
+    }
+    Ok(Json(json!({ "requeued": requeued })))
 }
 
 /// `GET /api/cluster/blobs/{sha256}`: input staging for workers.

@@ -20,7 +20,7 @@ use crate::auth::Auth;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default, Clone)]
 pub struct SubmitBody {
     pub kind: Option<String>,
     pub command: Option<String>,
@@ -104,6 +104,12 @@ pub async fn submit(
     auth: Auth,
     Json(b): Json<SubmitBody>,
 ) -> AppResult<Json<Value>> {
+    let job = submit_job(&state, &auth, &b).await?;
+    Ok(Json(job_json(&job)))
+}
+
+/// Checks a submission, pins its inputs to commits and queues it.
+pub async fn submit_job(state: &AppState, auth: &Auth, b: &SubmitBody) -> AppResult<JobRow> {
     let caller = auth.require_write()?.clone();
     let kind: JobKind = b
         .kind
@@ -130,14 +136,14 @@ pub async fn submit(
                 "only command jobs can commit their outputs",
             ));
         }
-        check_output(&state, &auth, output).await?;
+        check_output(state, auth, output).await?;
     }
     let mut inputs = Vec::new();
     if let Some(m) = &b.model {
-        inputs.extend(inputs_of(&state, &auth, RepoKind::Model, m, "model").await?);
+        inputs.extend(inputs_of(state, auth, RepoKind::Model, m, "model").await?);
     }
     if let Some(d) = &b.dataset {
-        inputs.extend(inputs_of(&state, &auth, RepoKind::Dataset, d, "dataset").await?);
+        inputs.extend(inputs_of(state, auth, RepoKind::Dataset, d, "dataset").await?);
     }
     let resources = b.resources.unwrap_or(Resources {
         cpus: 1,
@@ -164,7 +170,7 @@ pub async fn submit(
         .await?;
     tracing::info!(job.id = job.id, kind = kind.as_str(), user = %caller.name, "job submitted");
     state.master.wake_scheduler();
-    Ok(Json(job_json(&job)))
+    Ok(job)
 }
 
 #[derive(Deserialize, Default)]

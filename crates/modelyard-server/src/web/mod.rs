@@ -1,6 +1,7 @@
 //! Server-rendered pages at the Hub's URLs: home, browse, and a repository page with its card.
 
 pub mod jobs;
+pub mod results;
 pub mod session;
 
 use axum::extract::{Path, Query, State};
@@ -40,6 +41,15 @@ pub fn templates() -> minijinja::Environment<'static> {
         ("jobs.html", include_str!("../../templates/jobs.html")),
         ("job.html", include_str!("../../templates/job.html")),
         ("cluster.html", include_str!("../../templates/cluster.html")),
+        (
+            "leaderboards.html",
+            include_str!("../../templates/leaderboards.html"),
+        ),
+        (
+            "leaderboard.html",
+            include_str!("../../templates/leaderboard.html"),
+        ),
+        ("compare.html", include_str!("../../templates/compare.html")),
     ] {
         env.add_template(name, src).expect("templates are valid");
     }
@@ -105,7 +115,7 @@ impl IntoResponse for PageError {
     }
 }
 
-type PageResult = Result<Html<String>, PageError>;
+pub(crate) type PageResult = Result<Html<String>, PageError>;
 
 /// Renders a page; every page knows who is logged in (for the header).
 pub(crate) fn render(state: &AppState, auth: &Auth, name: &str, mut ctx: Value) -> PageResult {
@@ -327,6 +337,12 @@ async fn repo_page(
     } else {
         Vec::new()
     };
+    let dataset = if kind == RepoKind::Dataset {
+        dataset_view(&state, &commit).await?
+    } else {
+        Value::Null
+    };
+    let results = results_view(&state, &auth, &repo).await?;
     let prefix = format!("/{}{}", kind.url_prefix(), repo.id);
     let card_html = match files.iter().find(|f| f.path == "README.md") {
         Some(f) => read_small(&state, &f.sha256, 1 << 20)
@@ -365,9 +381,99 @@ async fn repo_page(
             "files": files,
             "commits": commits,
             "analyses": analyses,
+            "dataset": dataset,
+            "results": results,
             "base": state.base_url(&headers),
         }),
     )
+}
+
+/// The dataset page's summary: splits with rows, label bars and a preview (or "summarizing").
+async fn dataset_view(state: &AppState, commit: &str) -> Result<Value, PageError> {
+    let Some(row) = state
+        .store
+        .dataset_summary(commit)
+        .await
+        .map_err(AppError::from)?
+    else {
+        crate::datasets::ensure(state, commit);
+        return Ok(json!({"pending": true}));
+    };
+    let Some(summary) = row.summary else {
+        return Ok(json!({"error": row.error}));
+    };
+    let splits: Vec<Value> = summary["splits"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|mut s| {
+            let labels = s["labels"].as_object().cloned().unwrap_or_default();
+            let max = labels
+                .values()
+                .filter_map(Value::as_u64)
+                .max()
+                .unwrap_or(1)
+                .max(1);
+            s["label_bars"] = labels
+                .iter()
+                .map(|(k, v)| {
+                    let n = v.as_u64().unwrap_or(0);
+                    json!({"label": k, "count": n, "width": n * 100 / max})
+                })
+                .collect();
+            s
+        })
+        .collect();
+    Ok(json!({ "splits": splits }))
+}
+
+/// Verified results of a model (or on a dataset), and a model's self-reported claims.
+async fn results_view(state: &AppState, auth: &Auth, repo: &RepoRow) -> Result<Value, PageError> {
+    use crate::results::board::visible;
+    use crate::web::results::show_metric;
+    let mut filter = modelyard_store::ResultFilter::default();
+    match repo.kind {
+        RepoKind::Model => filter.model_repo = Some(repo.uid.clone()),
+        RepoKind::Dataset => filter.dataset_repo = Some(repo.uid.clone()),
+    }
+    let rows = state.store.results(&filter).await.map_err(AppError::from)?;
+    let verified: Vec<Value> = rows
+        .iter()
+        .filter(|r| {
+            visible(auth, r.model_private, &r.model_owner)
+                && visible(auth, r.dataset_private, &r.dataset_owner)
+        })
+        .take(50)
+        .map(|r| {
+            let metric = r
+                .task
+                .parse::<modelyard_eval::Task>()
+                .map(|t| t.primary_metric().0)
+                .unwrap_or("accuracy");
+            json!({"model": r.model_id.to_string(), "dataset": r.dataset_id.to_string(),
+                   "split": r.split, "task": r.task, "metric": metric,
+                   "value": r.metrics.get(metric).map(|v| show_metric(metric, *v)),
+                   "commit": &r.model_commit[..12.min(r.model_commit.len())],
+                   "job_id": r.job_id, "date": &fmt_date(r.created_at)[..10]})
+        })
+        .collect();
+    let claims: Vec<Value> = if repo.kind == RepoKind::Model {
+        state
+            .store
+            .self_reported(None, Some(&repo.uid))
+            .await
+            .map_err(AppError::from)?
+            .iter()
+            .map(|c| {
+                json!({"dataset": c.claim.dataset, "split": c.claim.split, "metric": c.claim.metric,
+                       "value": show_metric(&c.claim.metric, c.claim.value)})
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Ok(json!({"verified": verified, "claims": claims}))
 }
 
 /// Characters escaped in a file path inside a URL (slashes stay).

@@ -80,6 +80,7 @@ fn done() -> Finished {
         state: "succeeded".into(),
         exit_code: Some(0),
         reason: "exit code 0".into(),
+        result: None,
     }
 }
 

@@ -1,0 +1,173 @@
+//! Charts as SVG, drawn on the server with plotters: a metric per model, and a metric against
+//! compute (MACs per sample, log scale).
+
+use plotters::coord::ranged1d::SegmentValue;
+use plotters::prelude::*;
+
+const SIZE: (u32, u32) = (720, 380);
+const BAR: RGBColor = RGBColor(37, 99, 235);
+const POINT: RGBColor = RGBColor(220, 38, 38);
+
+fn label_of(name: &str) -> String {
+    let short = name.rsplit('/').next().unwrap_or(name);
+    if short.chars().count() > 18 {
+        format!("{}…", short.chars().take(17).collect::<String>())
+    } else {
+        short.to_string()
+    }
+}
+
+/// The value range to plot, padded, starting at 0 for non-negative values.
+fn span(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    for v in values.filter(|v| v.is_finite()) {
+        lo = lo.min(v);
+        hi = hi.max(v);
+    }
+    if !lo.is_finite() {
+        return (0.0, 1.0);
+    }
+    let lo = if lo >= 0.0 { 0.0 } else { lo * 1.1 };
+    let hi = if hi <= lo { lo + 1.0 } else { hi * 1.05 };
+    (lo, hi)
+}
+
+fn empty(message: &str) -> String {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        let _ = root.fill(&WHITE);
+        let _ = root.draw(&Text::new(
+            message.to_string(),
+            (20, SIZE.1 as i32 / 2),
+            ("sans-serif", 16).into_font().color(&BLACK.mix(0.6)),
+        ));
+        let _ = root.present();
+    }
+    svg
+}
+
+/// One bar per `(model, value)`.
+pub fn bars(title: &str, metric: &str, items: &[(String, f64)]) -> String {
+    if items.is_empty() {
+        return empty("no verified results yet");
+    }
+    let mut svg = String::new();
+    let drawn = (|| -> Result<(), Box<dyn std::error::Error + '_>> {
+        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        root.fill(&WHITE)?;
+        let (lo, hi) = span(items.iter().map(|(_, v)| *v));
+        let n = items.len();
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(64)
+            .build_cartesian_2d((0..n).into_segmented(), lo..hi)?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(n)
+            .x_label_formatter(&|x| match x {
+                SegmentValue::CenterOf(i) if *i < n => label_of(&items[*i].0),
+                _ => String::new(),
+            })
+            .y_desc(metric)
+            .draw()?;
+        chart.draw_series(items.iter().enumerate().map(|(i, (_, v))| {
+            let mut bar = Rectangle::new(
+                [
+                    (SegmentValue::Exact(i), lo),
+                    (SegmentValue::Exact(i + 1), *v),
+                ],
+                BAR.filled(),
+            );
+            bar.set_margin(0, 0, 10, 10);
+            bar
+        }))?;
+        root.present()?;
+        Ok(())
+    })();
+    match drawn {
+        Ok(()) => svg,
+        Err(e) => empty(&format!("cannot draw the chart: {e}")),
+    }
+}
+
+/// One labelled point per `(model, MACs per sample, value)`; the x axis is logarithmic.
+pub fn against_macs(title: &str, metric: &str, points: &[(String, f64, f64)]) -> String {
+    let points: Vec<&(String, f64, f64)> = points.iter().filter(|p| p.1 > 0.0).collect();
+    if points.is_empty() {
+        return empty("no verified results with a structure analysis yet");
+    }
+    let mut svg = String::new();
+    let drawn = (|| -> Result<(), Box<dyn std::error::Error + '_>> {
+        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        root.fill(&WHITE)?;
+        let (xmin, xmax) = points
+            .iter()
+            .fold((f64::INFINITY, 0f64), |(a, b), p| (a.min(p.1), b.max(p.1)));
+        let (lo, hi) = span(points.iter().map(|p| p.2));
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(44)
+            .y_label_area_size(64)
+            .build_cartesian_2d((xmin / 2.0..xmax * 2.0).log_scale(), lo..hi)?;
+        chart
+            .configure_mesh()
+            .x_desc("MACs per sample (log)")
+            .y_desc(metric)
+            .x_label_formatter(&|x| human(*x))
+            .draw()?;
+        chart.draw_series(points.iter().map(|(name, x, y)| {
+            EmptyElement::at((*x, *y))
+                + Circle::new((0, 0), 5, POINT.filled())
+                + Text::new(label_of(name), (8, -14), ("sans-serif", 13).into_font())
+        }))?;
+        root.present()?;
+        Ok(())
+    })();
+    match drawn {
+        Ok(()) => svg,
+        Err(e) => empty(&format!("cannot draw the chart: {e}")),
+    }
+}
+
+/// `786.6K`, `4.1G`.
+pub fn human(v: f64) -> String {
+    let (d, s) = match v.abs() {
+        x if x >= 1e12 => (1e12, "T"),
+        x if x >= 1e9 => (1e9, "G"),
+        x if x >= 1e6 => (1e6, "M"),
+        x if x >= 1e3 => (1e3, "K"),
+        _ => (1.0, ""),
+    };
+    format!("{:.1}{s}", v / d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn charts_are_svg_with_their_labels() {
+        let b = bars(
+            "MNIST",
+            "accuracy",
+            &[("admin/mnist-8".into(), 0.989), ("bob/tiny".into(), 0.9)],
+        );
+        assert!(
+            b.starts_with("<svg") && b.contains("mnist-8") && b.contains("tiny"),
+            "{b}"
+        );
+        let s = against_macs(
+            "MNIST",
+            "accuracy",
+            &[("admin/mnist-8".into(), 786_560.0, 0.989)],
+        );
+        assert!(s.contains("<circle") && s.contains("mnist-8"), "{s}");
+        assert!(bars("x", "y", &[]).contains("no verified results"));
+        assert_eq!(human(786_560.0), "786.6K");
+    }
+}
