@@ -16,6 +16,7 @@ pub struct SelfReported {
     pub value: f64,
 }
 
+/// Metrics that are fractions of 1 (shown as percentages, compared in percentage points).
 const FRACTIONS: &[&str] = &[
     "accuracy",
     "top5_accuracy",
@@ -23,7 +24,13 @@ const FRACTIONS: &[&str] = &[
     "f1",
     "precision",
     "recall",
+    "r2",
 ];
+
+/// Whether `metric` (as [`metric_name`] spells it) is a fraction of 1.
+pub fn is_fraction(metric: &str) -> bool {
+    FRACTIONS.contains(&metric)
+}
 
 fn text(v: Option<&Value>) -> Option<String> {
     match v? {
@@ -76,7 +83,7 @@ pub fn self_reported(model_index: &Value) -> Vec<SelfReported> {
                     continue;
                 };
                 let metric = metric_name(&name);
-                if FRACTIONS.contains(&metric.as_str()) && value > 1.0 && value <= 100.0 {
+                if is_fraction(&metric) && value > 1.0 && value <= 100.0 {
                     value /= 100.0;
                 }
                 out.push(SelfReported {

@@ -62,31 +62,23 @@ impl Model {
             .iter()
             .map(|o| graph.node(o.node).name.clone())
             .collect();
-        let index = match input_name {
-            Some(n) => names.iter().position(|x| x == n).ok_or_else(|| {
-                EvalError::input(format!(
-                    "the model has no input {n:?}; its inputs are {}",
-                    names.join(", ")
-                ))
-            })?,
-            None if names.len() == 1 => 0,
-            None if names.is_empty() => return Err(EvalError::model("the model has no inputs")),
-            None => {
+        // One input is fed; a name, when given, must be that input's.
+        let index = match (names.as_slice(), input_name) {
+            ([], _) => return Err(EvalError::model("the model has no inputs")),
+            ([only], Some(n)) if only != n => {
                 return Err(EvalError::input(format!(
-                    "the model has {} inputs ({}); name the one to feed with \
-                     preprocessing.input_name",
-                    names.len(),
-                    names.join(", ")
+                    "the model has no input {n:?}; its input is {only}"
+                )))
+            }
+            ([_], _) => 0,
+            (many, _) => {
+                return Err(EvalError::input(format!(
+                    "the model has {} inputs ({}); modelyard eval feeds models with one input",
+                    many.len(),
+                    many.join(", ")
                 )))
             }
         };
-        if names.len() > 1 {
-            return Err(EvalError::input(format!(
-                "the model has {} inputs ({}); modelyard eval feeds models with one input",
-                names.len(),
-                names.join(", ")
-            )));
-        }
         let fact = graph.input_fact(index).map_err(EvalError::model)?;
         let dims = fact
             .shape

@@ -165,13 +165,7 @@ pub fn summarize(root: &Path) -> Result<DatasetSummary> {
     let files = split::data_files(root)?;
     let mut names: Vec<String> = card.splits.iter().map(|(n, _)| n.clone()).collect();
     if names.is_empty() {
-        for candidate in ["train", "validation", "test"] {
-            if split::split_files(&files, &[], candidate)
-                .is_ok_and(|f| f.len() < files.len() || files.len() == 1)
-            {
-                names.push(candidate.to_string());
-            }
-        }
+        names = split::named_splits(&files);
     }
     let mut splits = Vec::new();
     if names.is_empty() {
@@ -251,5 +245,15 @@ mod tests {
         );
         assert!(s.splits[1].labels.is_empty());
         assert!(s.splits[2].error.as_deref().unwrap().contains("\"x\""));
+
+        let one = tempfile::tempdir().unwrap();
+        std::fs::write(one.path().join("iris.csv"), "a,label\n1,0\n").unwrap();
+        let s = summarize(one.path()).unwrap();
+        let names: Vec<&str> = s.splits.iter().map(|x| x.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["all"],
+            "a file naming no split is one split, listed once"
+        );
     }
 }

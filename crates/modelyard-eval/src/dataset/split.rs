@@ -9,8 +9,8 @@ use crate::error::{EvalError, Result};
 /// Names a split's files commonly carry, by split.
 const ALIASES: &[(&str, &[&str])] = &[
     ("train", &["train", "training"]),
-    ("test", &["test", "testing", "eval", "t10k"]),
     ("validation", &["validation", "valid", "val", "dev"]),
+    ("test", &["test", "testing", "eval", "t10k"]),
 ];
 
 /// Every data file under `root` (relative paths, sorted), without cards and hidden files.
@@ -54,6 +54,19 @@ fn aliases(split: &str) -> Vec<&str> {
         .find(|(s, _)| *s == split)
         .map(|(_, a)| a.to_vec())
         .unwrap_or_else(|| vec![split])
+}
+
+/// The usual splits (train, validation, test) whose names some of `files` carry.
+pub fn named_splits(files: &[PathBuf]) -> Vec<String> {
+    ALIASES
+        .iter()
+        .filter(|(_, names)| {
+            files
+                .iter()
+                .any(|f| words(f).iter().any(|w| names.contains(&w.as_str())))
+        })
+        .map(|(split, _)| split.to_string())
+        .collect()
 }
 
 /// The files of `split` among `files`, by the card's `(split, patterns)` when it has any.

@@ -22,9 +22,7 @@ pub fn disagrees(metric: &str, claimed: f64, verified: f64) -> bool {
     }
 }
 
-pub fn is_fraction(metric: &str) -> bool {
-    matches!(metric, "accuracy" | "top5_accuracy" | "macro_f1" | "r2")
-}
+pub use modelyard_core::model_index::is_fraction;
 
 /// Lower is better for error metrics.
 pub fn higher_is_better(metric: &str) -> bool {
@@ -88,11 +86,17 @@ pub async fn structure(state: &AppState, sha256: &str) -> AppResult<(Option<u64>
     let Some(a) = state.store.analysis(sha256).await? else {
         return Ok((None, None));
     };
-    let f = a.features.unwrap_or_default();
-    Ok((
-        f.pointer("/parameters/total").and_then(|v| v.as_u64()),
-        f.get("macs_per_sample").and_then(|v| v.as_u64()),
-    ))
+    Ok(counts(&a.features.unwrap_or_default()))
+}
+
+/// Parameters and MACs per sample of a `ModelFeatures` JSON.
+pub fn counts(features: &serde_json::Value) -> (Option<u64>, Option<u64>) {
+    (
+        features
+            .pointer("/parameters/total")
+            .and_then(|v| v.as_u64()),
+        features.get("macs_per_sample").and_then(|v| v.as_u64()),
+    )
 }
 
 /// The best result per model under `metric` (ties: the newest).

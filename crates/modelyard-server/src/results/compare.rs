@@ -8,7 +8,7 @@ use modelyard_eval::Task;
 use modelyard_store::ResultFilter;
 use serde::Serialize;
 
-use super::board::{best_per_model, higher_is_better, visible};
+use super::board::{best_per_model, counts, higher_is_better, visible};
 use crate::analysis::targets;
 use crate::api::{readable, resolve};
 use crate::auth::Auth;
@@ -105,8 +105,7 @@ pub async fn compare(
             let Some(f) = a.features else { continue };
             summary.file = Some(t.path.clone());
             summary.format = a.format.clone();
-            summary.parameters = f.pointer("/parameters/total").and_then(|v| v.as_u64());
-            summary.macs = f.get("macs_per_sample").and_then(|v| v.as_u64());
+            (summary.parameters, summary.macs) = counts(&f);
             summary.depth = f.get("depth").and_then(|v| v.as_u64());
             summary.op_categories =
                 serde_json::from_value(f["op_categories"].clone()).unwrap_or_default();
