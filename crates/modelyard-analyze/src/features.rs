@@ -122,6 +122,10 @@ pub struct ModelFeatures {
     pub assumed_dims: Vec<String>,
     /// Peak bytes of live intermediate tensors when run in file order, at the assumed shapes.
     pub activation_memory_bytes: Option<u64>,
+    /// Bytes every op reads and writes per sample (inputs, weights and outputs; pure reshapes
+    /// excluded): the memory access cost that FLOPs miss (Ma et al., ShuffleNet V2, 2018).
+    #[serde(default)]
+    pub memory_access_bytes: Option<u64>,
     /// Longest path through the graph, in ops.
     pub depth: Option<u64>,
     pub inputs: Vec<IoInfo>,
@@ -149,6 +153,7 @@ impl ModelFeatures {
             flops_per_sample: None,
             assumed_dims: Vec::new(),
             activation_memory_bytes: None,
+            memory_access_bytes: None,
             depth: None,
             inputs: Vec::new(),
             outputs: Vec::new(),

@@ -52,10 +52,49 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 2)]
         runs: u32,
     },
+    /// MAPE of the runtime predictor on unseen architectures / models / GPUs, against baselines.
+    Predict {
+        /// Only the live evaluation jobs.
+        #[arg(long, conflicts_with = "published_only")]
+        live_only: bool,
+        /// Only the published GPU step times (no jobs run; a second).
+        #[arg(long)]
+        published_only: bool,
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Images per live evaluation, comma-separated.
+        #[arg(long, value_delimiter = ',', default_values_t = [4, 16, 32])]
+        sizes: Vec<usize>,
+        /// Save the live runs (features and measured seconds, JSON lines) to this file.
+        #[arg(long)]
+        save_runs: Option<PathBuf>,
+        /// Score live runs saved earlier with --save-runs instead of running jobs.
+        #[arg(long)]
+        runs: Option<PathBuf>,
+    },
 }
 
 pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
+        BenchCommand::Predict {
+            live_only,
+            published_only,
+            json,
+            sizes,
+            save_runs,
+            runs,
+        } => {
+            crate::bench_predict::run(crate::bench_predict::Options {
+                live: !published_only,
+                published: !live_only,
+                json,
+                sizes,
+                save_runs,
+                runs,
+            })
+            .await
+        }
         BenchCommand::Transfer { size_mib, runs } => transfer(size_mib << 20, runs.max(1)).await,
         BenchCommand::Jobs {
             jobs,
@@ -169,6 +208,58 @@ pub fn start_server(data: &Path) -> anyhow::Result<(Proc, String, String)> {
     let token = lines.next().context("no admin token")??;
     std::thread::spawn(move || for _ in lines {});
     Ok((Proc(child), url, token))
+}
+
+/// Starts `n` worker processes against the server of `data` and waits until all are alive.
+pub async fn start_workers(
+    data: &Path,
+    dir: &Path,
+    url: &str,
+    token: &str,
+    n: usize,
+    allow_commands: bool,
+) -> anyhow::Result<Vec<Proc>> {
+    let exe = std::env::current_exe()?;
+    let out = Command::new(&exe)
+        .args(["admin", "join-token", "--data-dir"])
+        .arg(data)
+        .output()?;
+    let join = String::from_utf8(out.stdout)?.trim().to_owned();
+    let mut procs = Vec::new();
+    for i in 0..n {
+        let base = dir.join(format!("w{i}"));
+        let mut cmd = Command::new(&exe);
+        cmd.args(["worker", "--server", url, "--join-token", &join])
+            .args(["--name", &format!("bench-{i}")])
+            .arg("--cache-dir")
+            .arg(base.join("cache"))
+            .arg("--work-dir")
+            .arg(base.join("work"))
+            .env("MODELYARD_LOG", "warn")
+            .stdout(Stdio::null());
+        if allow_commands {
+            cmd.arg("--allow-commands");
+        }
+        procs.push(Proc(cmd.spawn()?));
+    }
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let nodes: Vec<Value> = http
+            .get(format!("{url}/api/cluster/nodes"))
+            .bearer_auth(token)
+            .send()
+            .await?
+            .json()
+            .await?;
+        if nodes.iter().filter(|n| n["state"] == "alive").count() == n {
+            return Ok(procs);
+        }
+        if Instant::now() > deadline {
+            bail!("workers did not register");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 pub fn rss(pid: u32) -> (u64, u64) {

@@ -169,7 +169,7 @@ fn mnist_tensors(dir: &Path, n: usize) -> anyhow::Result<(Vec<f32>, Vec<u8>)> {
 
 /// Writes `n` seeded random RGB images as `<dir>/test/<class>/<i>.png` (two classes) and returns
 /// the NCHW tensors the evaluator makes of them with ImageNet normalisation, in its read order.
-fn resnet_images(dir: &Path, n: usize) -> anyhow::Result<Vec<f32>> {
+pub(crate) fn resnet_images(dir: &Path, n: usize) -> anyhow::Result<Vec<f32>> {
     let hw = (SIDE * SIDE) as usize;
     let mut tensor = Vec::with_capacity(n * 3 * hw);
     let mut x = 0x2545_F491_4F6C_DD1Du64;

@@ -1,13 +1,13 @@
 //! `modelyard bench jobs`: submit → process-start latency through a real server and real
 //! worker processes, and the master's CPU time per job.
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context};
 use serde_json::{json, Value};
 
-use crate::bench::{start_server, Proc};
+use crate::bench::start_server;
 
 fn unix_ns() -> i128 {
     SystemTime::now()
@@ -49,53 +49,9 @@ pub async fn run(jobs: usize, workers: usize, rate: f64) -> anyhow::Result<()> {
     let data = dir.path().join("data");
     let (server, url, token) = start_server(&data)?;
     let pid = server.0.id();
-    let exe = std::env::current_exe()?;
-    let out = Command::new(&exe)
-        .args(["admin", "join-token", "--data-dir"])
-        .arg(&data)
-        .output()?;
-    let join = String::from_utf8(out.stdout)?.trim().to_owned();
-    let mut procs = Vec::new();
-    for i in 0..workers {
-        let base = dir.path().join(format!("w{i}"));
-        let child = Command::new(&exe)
-            .args([
-                "worker",
-                "--server",
-                &url,
-                "--join-token",
-                &join,
-                "--allow-commands",
-                "--name",
-                &format!("bench-{i}"),
-            ])
-            .arg("--cache-dir")
-            .arg(base.join("cache"))
-            .arg("--work-dir")
-            .arg(base.join("work"))
-            .env("MODELYARD_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()?;
-        procs.push(Proc(child));
-    }
+    let _procs =
+        crate::bench::start_workers(&data, dir.path(), &url, &token, workers, true).await?;
     let http = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let nodes: Vec<Value> = http
-            .get(format!("{url}/api/cluster/nodes"))
-            .bearer_auth(&token)
-            .send()
-            .await?
-            .json()
-            .await?;
-        if nodes.iter().filter(|n| n["state"] == "alive").count() == workers {
-            break;
-        }
-        if Instant::now() > deadline {
-            bail!("workers did not register");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 
     eprintln!("submitting {jobs} jobs at {rate}/s to {workers} workers");
     let cpu_before = cpu_seconds(pid);
@@ -160,7 +116,6 @@ pub async fn run(jobs: usize, workers: usize, rate: f64) -> anyhow::Result<()> {
         lat.push((t_start - t_submit) as f64 / 1e6);
     }
     lat.sort_by(|a, b| a.total_cmp(b));
-    drop(procs);
     drop(server);
 
     println!();

@@ -4,6 +4,7 @@ mod analyze;
 mod bench;
 mod bench_eval;
 mod bench_jobs;
+mod bench_predict;
 mod client;
 mod compare;
 mod credentials;

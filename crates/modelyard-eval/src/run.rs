@@ -207,9 +207,12 @@ pub fn evaluate(req: &EvalRequest, progress: Progress) -> Result<EvalReport> {
             Plan::Row(RowPlan::new(&input, width)?)
         }
     };
-    let batch = match input.dims.first().copied().flatten() {
-        Some(fixed) => fixed,
-        None => args.batch_size.unwrap_or(match plan {
+    let batch = match (input.dims.first().copied().flatten(), args.batch_size) {
+        // Exporters often fix the batch at 1 in graphs that run at any batch size: a batch size
+        // asked for is tried, and a graph that cannot take it fails with tract's reason.
+        (Some(1), Some(asked)) => asked,
+        (Some(fixed), _) => fixed,
+        (None, _) => args.batch_size.unwrap_or(match plan {
             Plan::Image(_) => 16,
             Plan::Row(_) => 256,
         }),

@@ -7,6 +7,7 @@
 //! plus `missing input bytes / bandwidth_bps` seconds to fetch the inputs the node's cache lacks.
 
 pub mod cost;
+pub mod eta;
 pub mod fit;
 pub mod plan;
 pub mod policy;

@@ -8,6 +8,7 @@ pub mod datasets;
 pub mod demo;
 pub mod error;
 pub mod master;
+pub mod predict;
 pub mod repo_ops;
 pub mod results;
 pub mod router;
@@ -53,6 +54,7 @@ pub async fn open_state(config: ServerConfig) -> anyhow::Result<AppState> {
         templates: Arc::new(web::templates()),
         master: Arc::new(master::Master::new(timing)),
         analysis: Arc::default(),
+        runtime: Arc::default(),
     })
 }
 

@@ -77,6 +77,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/lfs/objects/{oid}", put(lfs::upload))
         .route("/api/lfs/verify", post(lfs::verify))
         .route("/api/jobs", get(jobs_api::list).post(jobs_api::submit))
+        .route("/api/predict", post(crate::predict::api::predict))
+        .route(
+            "/api/predict/observations",
+            get(crate::predict::api::observations),
+        )
         .route("/api/jobs/{id}", get(jobs_api::get))
         .route("/api/jobs/{id}/cancel", post(jobs_api::cancel))
         .route("/api/jobs/{id}/logs", get(jobs_api::logs))

@@ -19,6 +19,8 @@ pub struct AppState {
     pub master: Arc<crate::master::Master>,
     /// The background model analyzer's queue, set when the server starts it.
     pub analysis: Arc<std::sync::OnceLock<crate::analysis::Queue>>,
+    /// The runtime predictor, refitted from the store's observations.
+    pub runtime: Arc<crate::predict::Runtime>,
 }
 
 impl AppState {

@@ -57,6 +57,8 @@ pub struct JobRow {
     pub gpus: Vec<u32>,
     /// The commit holding the job's output files, once committed.
     pub output_commit: Option<String>,
+    /// JSON of the runtime prediction made at submission (opaque to the store).
+    pub prediction: Option<String>,
 }
 
 impl JobRow {
@@ -79,6 +81,7 @@ impl JobRow {
             finished_at: r.try_get("finished_at")?,
             gpus: serde_json::from_str(&r.try_get::<String, _>("gpus")?).unwrap_or_default(),
             output_commit: r.try_get("output_commit")?,
+            prediction: r.try_get("prediction")?,
         })
     }
 }

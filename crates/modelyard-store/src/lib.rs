@@ -7,6 +7,7 @@ mod analyses;
 mod cluster;
 mod commits;
 mod leader;
+mod predictions;
 mod repos;
 mod results;
 mod rows;
@@ -24,6 +25,7 @@ pub use analyses::{AnalysisRow, AnalysisStatus, NewAnalysis};
 pub use cluster::{JobFilter, JobOutputRow, JobRow, LogRow, NodeRow};
 pub use commits::{CommitOp, NewCommit, TreeEntry};
 pub use leader::Leadership;
+pub use predictions::ObservationRow;
 pub use repos::{ListQuery, NewRepo, RepoPage, RepoSort};
 pub use results::{
     BoardRow, DatasetSummaryRow, NewResult, ResultFilter, ResultRow, SelfReportedRow,

@@ -73,6 +73,23 @@ fn is_free(op: &str) -> bool {
     )
 }
 
+/// Ops that only relabel their input's shape and move no data (in any runtime worth its name).
+pub fn is_view(op: &str) -> bool {
+    matches!(
+        op,
+        "Reshape"
+            | "Flatten"
+            | "Squeeze"
+            | "Unsqueeze"
+            | "Shape"
+            | "Size"
+            | "Constant"
+            | "ConstantOfShape"
+            | "Identity"
+            | "Dropout"
+    )
+}
+
 /// (MACs, FLOPs) of one node; `ins`/`outs` hold the known values of its inputs and outputs.
 pub fn node_cost(n: &NodeProto, ins: &[Option<&Value>], outs: &[Value]) -> (u64, u64) {
     let op = n.op_type.as_str();

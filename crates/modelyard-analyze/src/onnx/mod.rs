@@ -166,7 +166,7 @@ pub fn analyze_onnx_bytes(bytes: &[u8]) -> Result<ModelFeatures, AnalyzeError> {
         );
     }
 
-    let (mut macs, mut flops) = (0u64, 0u64);
+    let (mut macs, mut flops, mut traffic) = (0u64, 0u64, 0u64);
     let mut failures: Vec<String> = Vec::new();
     let mut depth = vec![0u64; g.nodes.len()];
     let weight_nodes = &params.weight_nodes;
@@ -204,6 +204,18 @@ pub fn analyze_onnx_bytes(bytes: &[u8]) -> Result<ModelFeatures, AnalyzeError> {
                     let (m, fl) = cost::node_cost(n, &ins, &outs);
                     macs = macs.saturating_add(m);
                     flops = flops.saturating_add(fl);
+                    if !cost::is_view(&n.op_type) {
+                        let bytes = |v: &Value| {
+                            crate::dtype::bytes_for(
+                                v.elements(),
+                                crate::dtype::onnx_dtype(v.dtype).1,
+                            )
+                            .unwrap_or(0)
+                        };
+                        let moved = ins.iter().flatten().map(|v| bytes(v)).sum::<u64>()
+                            + outs.iter().map(bytes).sum::<u64>();
+                        traffic = traffic.saturating_add(moved);
+                    }
                 }
                 for (name, v) in n.output.iter().zip(outs) {
                     if !name.is_empty() {
@@ -231,6 +243,7 @@ pub fn analyze_onnx_bytes(bytes: &[u8]) -> Result<ModelFeatures, AnalyzeError> {
     }
     f.macs_per_sample = Some(macs / batch);
     f.flops_per_sample = Some(flops / batch);
+    f.memory_access_bytes = Some(traffic / batch);
     f.depth = depth.iter().max().copied();
     f.activation_memory_bytes = Some(peak_activations(&g, &values, &params.names, &real_inputs));
     f.parameters = params.stats;

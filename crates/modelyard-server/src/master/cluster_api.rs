@@ -257,6 +257,7 @@ pub async fn events(
         };
         let mut final_state = final_state;
         let mut reason = f.reason.clone();
+        let mut succeeded_row = None;
         if final_state == "succeeded" {
             let row = state
                 .store
@@ -277,6 +278,7 @@ pub async fn events(
                     reason = format!("recording the result: {}", e.message);
                 }
             }
+            succeeded_row = Some(row);
         }
         if !state
             .store
@@ -293,6 +295,12 @@ pub async fn events(
             return Err(stale());
         }
         tracing::info!(job.id = job, attempt = ev.attempt, node.name = %node.name, state = final_state, reason = %reason, "job finished");
+        if let (Some(row), "succeeded") = (succeeded_row, final_state) {
+            let (state, node, result) = (state.clone(), node.clone(), f.result.clone());
+            tokio::spawn(async move {
+                crate::predict::observe_finished(&state, &row, &node, result.as_ref()).await;
+            });
+        }
         state.master.wake_scheduler();
     }
     Ok(Json(json!({ "ok": true })))

@@ -34,6 +34,8 @@ pub struct SubmitBody {
     pub max_attempts: Option<i64>,
     /// For command jobs: a model repo branch that receives the job's output files.
     pub output: Option<JobOutput>,
+    /// For command jobs: the work done with the model, so the job can be predicted.
+    pub workload: Option<crate::predict::WorkloadHint>,
 }
 
 /// Checks at submission that the caller may write the output repo and that its branch exists.
@@ -95,7 +97,19 @@ pub fn job_json(j: &JobRow) -> Value {
         "created_at": fmt_date(j.created_at), "assigned_at": j.assigned_at.map(fmt_date),
         "started_at": j.started_at.map(fmt_date), "finished_at": j.finished_at.map(fmt_date),
         "spec": spec,
+        "prediction": j.prediction.as_deref().and_then(|p| serde_json::from_str::<Value>(p).ok()),
+        "expected_finish_at": matches!(j.state.as_str(), "assigned" | "running")
+            .then(|| crate::predict::expected_finish(j)).flatten().map(fmt_date),
     })
+}
+
+/// Adds the estimated start and finish of queued jobs to their JSON.
+fn with_eta(mut v: Value, eta: &std::collections::BTreeMap<i64, (i64, i64)>) -> Value {
+    if let Some((start, finish)) = v["id"].as_i64().and_then(|id| eta.get(&id)) {
+        v["estimated_start_at"] = json!(fmt_date(*start));
+        v["expected_finish_at"] = json!(fmt_date(*finish));
+    }
+    v
 }
 
 /// `POST /api/jobs`.
@@ -108,9 +122,26 @@ pub async fn submit(
     Ok(Json(job_json(&job)))
 }
 
-/// Checks a submission, pins its inputs to commits and queues it.
+/// Checks a submission, pins its inputs to commits and queues it, predicted where it can be.
 pub async fn submit_job(state: &AppState, auth: &Auth, b: &SubmitBody) -> AppResult<JobRow> {
     let caller = auth.require_write()?.clone();
+    let (spec, max_attempts) = job_spec(state, auth, b).await?;
+    let spec_json = serde_json::to_string(&spec).map_err(|e| AppError::internal(e.to_string()))?;
+    let mut job = state
+        .store
+        .create_job(&caller.name, spec.kind.as_str(), &spec_json, max_attempts)
+        .await?;
+    if let Some(p) = crate::predict::predict_job(state, &job, b.workload.as_ref()).await {
+        job.prediction = serde_json::to_string(&p).ok();
+    }
+    tracing::info!(job.id = job.id, kind = spec.kind.as_str(), user = %caller.name, "job submitted");
+    state.master.wake_scheduler();
+    Ok(job)
+}
+
+/// Checks a submission and builds its spec, inputs pinned to commits; and its attempts.
+pub async fn job_spec(state: &AppState, auth: &Auth, b: &SubmitBody) -> AppResult<(JobSpec, i64)> {
+    auth.require_write()?;
     let kind: JobKind = b
         .kind
         .as_deref()
@@ -162,15 +193,12 @@ pub async fn submit_job(state: &AppState, auth: &Auth, b: &SubmitBody) -> AppRes
         timeout_s: b.timeout_s.unwrap_or(3600).clamp(1, 7 * 24 * 3600),
         output: b.output.clone(),
     };
-    let max_attempts = b.max_attempts.unwrap_or(3).clamp(1, 20);
-    let spec_json = serde_json::to_string(&spec).map_err(|e| AppError::internal(e.to_string()))?;
-    let job = state
-        .store
-        .create_job(&caller.name, kind.as_str(), &spec_json, max_attempts)
-        .await?;
-    tracing::info!(job.id = job.id, kind = kind.as_str(), user = %caller.name, "job submitted");
-    state.master.wake_scheduler();
-    Ok(job)
+    if b.workload.is_some() && kind != JobKind::Command {
+        return Err(AppError::bad_request(
+            "`workload` describes command jobs; evaluations are predicted from their dataset",
+        ));
+    }
+    Ok((spec, b.max_attempts.unwrap_or(3).clamp(1, 20)))
 }
 
 #[derive(Deserialize, Default)]
@@ -201,7 +229,14 @@ pub async fn list(
             limit: q.limit.unwrap_or(100),
         })
         .await?;
-    Ok(Json(Value::Array(jobs.iter().map(job_json).collect())))
+    let eta = if jobs.iter().any(|j| j.state == "queued") {
+        crate::predict::queue_eta(&state).await
+    } else {
+        Default::default()
+    };
+    Ok(Json(Value::Array(
+        jobs.iter().map(|j| with_eta(job_json(j), &eta)).collect(),
+    )))
 }
 
 async fn visible_job(state: &AppState, auth: &Auth, id: i64) -> AppResult<JobRow> {
@@ -221,6 +256,9 @@ pub async fn get(
     let job = visible_job(&state, &auth, id).await?;
     let metrics = state.store.metrics(id, job.attempt).await?;
     let mut v = job_json(&job);
+    if job.state == "queued" {
+        v = with_eta(v, &crate::predict::queue_eta(&state).await);
+    }
     v["metrics"] = Value::Array(
         metrics
             .into_iter()

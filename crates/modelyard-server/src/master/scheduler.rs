@@ -4,10 +4,10 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use modelyard_core::job::{JobSpec, Resources};
+use modelyard_core::job::{JobKind, JobSpec, Resources};
 use modelyard_core::protocol::{CacheItem, Inventory};
 use modelyard_sched::{Fifo, GaConfig, NodeView, PendingJob, Policy, PolicyKind, PolicyOptions};
-use modelyard_store::StoreError;
+use modelyard_store::{JobRow, StoreError};
 
 use crate::state::AppState;
 
@@ -49,22 +49,23 @@ pub async fn run(state: AppState) {
     }
 }
 
-async fn round(state: &AppState, policy: &mut Box<dyn Policy + Send>) -> Result<(), StoreError> {
-    for node in state
-        .store
-        .expire_nodes(state.master.timing.lease.as_millis() as i64)
-        .await?
-    {
-        let n = state
-            .store
-            .requeue_jobs_of(&node, "its node stopped sending heartbeats")
-            .await?;
-        tracing::warn!(node.id = %node, requeued = n, "node lost");
-    }
+/// The scheduler's view of the cluster: queued jobs with their predictions, alive nodes with
+/// what is free, cached and predicted to free, and the GPUs already reserved.
+pub struct Snapshot {
+    pub pending: Vec<PendingJob>,
+    pub views: Vec<NodeView>,
+    gpu_indices: HashMap<String, Vec<u32>>,
+    gpus_in_use: HashMap<String, HashSet<u32>>,
+}
+
+/// Seconds the scheduler plans a job for: its stored prediction on the median node.
+fn predicted_s(job: &JobRow) -> f64 {
+    crate::predict::stored(job).map_or(modelyard_sched::DEFAULT_PREDICTED_S, |p| p.reference_s)
+}
+
+/// Reads the queue and the nodes.
+pub async fn snapshot(state: &AppState) -> Result<Snapshot, StoreError> {
     let queued = state.store.queued_jobs(1000).await?;
-    if queued.is_empty() {
-        return Ok(());
-    }
     let mut pending = Vec::with_capacity(queued.len());
     for job in &queued {
         match serde_json::from_str::<JobSpec>(&job.spec) {
@@ -78,13 +79,21 @@ async fn round(state: &AppState, policy: &mut Box<dyn Policy + Send>) -> Result<
                     .map(|i| (i.sha256.clone(), i.size))
                     .collect(),
                 submitted_ms: job.created_at,
-                predicted_s: modelyard_sched::DEFAULT_PREDICTED_S,
+                predicted_s: match (&job.prediction, spec.kind) {
+                    // Submitted before its model was analysed or its dataset summarised.
+                    (None, JobKind::Evaluate) => crate::predict::predict_job(state, job, None)
+                        .await
+                        .map_or(modelyard_sched::DEFAULT_PREDICTED_S, |p| p.reference_s),
+                    _ => predicted_s(job),
+                },
             }),
             Err(e) => tracing::error!(job.id = job.id, error = %e, "unreadable job spec"),
         }
     }
     let mut used: HashMap<String, Resources> = HashMap::new();
     let mut gpus_in_use: HashMap<String, HashSet<u32>> = HashMap::new();
+    // Predicted end of each running job, one entry per slot it holds (see NodeView).
+    let mut ends: HashMap<String, Vec<i64>> = HashMap::new();
     for job in state.store.active_jobs().await? {
         if let Some(node) = &job.node_id {
             gpus_in_use
@@ -97,6 +106,20 @@ async fn round(state: &AppState, policy: &mut Box<dyn Policy + Send>) -> Result<
             u.cpus += spec.resources.cpus;
             u.memory_mb += spec.resources.memory_mb;
             u.gpus += spec.resources.gpus;
+            if let (Some(p), Some(since)) = (
+                crate::predict::stored(&job),
+                job.started_at.or(job.assigned_at),
+            ) {
+                let slots = if spec.resources.gpus > 0 {
+                    spec.resources.gpus
+                } else {
+                    spec.resources.cpus.max(1)
+                };
+                let end = since + (p.reference_s * 1000.0) as i64;
+                ends.entry(node.clone())
+                    .or_default()
+                    .extend(std::iter::repeat_n(end, slots as usize));
+            }
         }
     }
     let mut views = Vec::new();
@@ -128,12 +151,12 @@ async fn round(state: &AppState, policy: &mut Box<dyn Policy + Send>) -> Result<
         views.push(NodeView {
             free: total.minus(used.get(&node.id).unwrap_or(&Resources::default())),
             total,
+            busy_until_ms: ends.remove(&node.id).unwrap_or_default(),
             id: node.id,
             allow_commands: inv.allow_commands,
             cached,
             speed: inv.gflops, // made relative below
             bandwidth_bps: modelyard_sched::DEFAULT_BANDWIDTH_BPS,
-            busy_until_ms: Vec::new(),
         });
     }
     // Node speed relative to the median node, from the workers' calibration.
@@ -142,6 +165,35 @@ async fn round(state: &AppState, policy: &mut Box<dyn Policy + Send>) -> Result<
     let median = gflops.get(gflops.len() / 2).copied().unwrap_or(1.0);
     for v in &mut views {
         v.speed = if v.speed > 0.0 { v.speed / median } else { 1.0 };
+    }
+    Ok(Snapshot {
+        pending,
+        views,
+        gpu_indices,
+        gpus_in_use,
+    })
+}
+
+async fn round(state: &AppState, policy: &mut Box<dyn Policy + Send>) -> Result<(), StoreError> {
+    for node in state
+        .store
+        .expire_nodes(state.master.timing.lease.as_millis() as i64)
+        .await?
+    {
+        let n = state
+            .store
+            .requeue_jobs_of(&node, "its node stopped sending heartbeats")
+            .await?;
+        tracing::warn!(node.id = %node, requeued = n, "node lost");
+    }
+    let Snapshot {
+        pending,
+        views,
+        gpu_indices,
+        mut gpus_in_use,
+    } = snapshot(state).await?;
+    if pending.is_empty() {
+        return Ok(());
     }
     // The policy (a GA round can take tens of milliseconds) runs off the async runtime.
     let now = modelyard_store::now_ms();

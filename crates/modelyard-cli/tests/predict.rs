@@ -1,0 +1,162 @@
+//! Runtime prediction end to end with real processes: a job is predicted before submission
+//! (`POST /api/predict`) from its model's analysis and its dataset's summary, the prediction is
+//! stored with the job, finished jobs become observations the predictor learns from, and
+//! queued jobs carry estimated start and finish times.
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::jobs::{json, push, wait_job, worker};
+use common::Server;
+use serde_json::{json, Value};
+
+fn fixtures() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/mnist"))
+}
+
+async fn post(s: &Server, token: &str, path: &str, body: &Value) -> (u16, Value) {
+    let r = s
+        .req(reqwest::Method::POST, path, Some(token))
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+}
+
+fn evaluation(limit: u64, cpus: u64) -> Value {
+    json!({"kind": "evaluate", "model": "alice/mnist-cnn", "dataset": "alice/digits",
+           "eval": {"task": "image-classification", "limit": limit},
+           "resources": {"cpus": cpus, "memory_mb": 0, "gpus": 0}})
+}
+
+#[tokio::test]
+async fn jobs_are_predicted_before_they_run_and_teach_the_predictor() {
+    let s = Server::start();
+    let _w = worker(&s, "w1");
+    let alice = s.user("alice");
+    let m = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        fixtures().join("mnist-8.onnx"),
+        m.path().join("mnist-8.onnx"),
+    )
+    .unwrap();
+    push(&s, &alice, m.path(), "alice/mnist-cnn", false);
+    let d = tempfile::tempdir().unwrap();
+    for f in ["t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"] {
+        std::fs::copy(fixtures().join(f), d.path().join(f)).unwrap();
+    }
+    push(&s, &alice, d.path(), "alice/digits", true);
+
+    // Unknown inputs and unpredictable jobs are told apart from predictions.
+    let (status, _) = post(
+        &s,
+        &alice,
+        "/api/predict",
+        &json!({"model": "alice/nope", "dataset": "alice/digits"}),
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, v) = post(
+        &s,
+        &alice,
+        "/api/predict",
+        &json!({"kind": "command", "command": "true", "model": "alice/mnist-cnn"}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(v["predicted"], false);
+    assert!(v["reason"].as_str().unwrap().contains("workload"), "{v}");
+
+    // Once the model is analysed and the dataset summarised, the prior predicts.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let first = loop {
+        let (status, v) = post(&s, &alice, "/api/predict", &evaluation(1000, 1)).await;
+        assert_eq!(status, 200, "{v}");
+        if v["predicted"] == true {
+            break v;
+        }
+        assert!(Instant::now() < deadline, "never predicted: {v}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(first["workload"]["samples"], 1000.0);
+    assert_eq!(
+        first["workload"]["batch_size"], 1.0,
+        "mnist-8 fixes batch 1"
+    );
+    assert_eq!(first["structure"]["macs_per_sample"], 786_560.0);
+    let node = &first["nodes"][0];
+    assert_eq!(node["class"], "cpu");
+    assert_eq!(node["nodes"], json!(["w1"]));
+    assert_eq!(node["basis"], "prior");
+    let (p10, sec, p90) = (
+        node["p10"].as_f64().unwrap(),
+        node["seconds"].as_f64().unwrap(),
+        node["p90"].as_f64().unwrap(),
+    );
+    assert!(p10 < sec && sec < p90, "{node}");
+    assert_eq!(first["queue"]["jobs_ahead"], 0);
+    assert!(first["queue"]["start_in_s"].as_f64().unwrap() < 1.0);
+
+    // Jobs run; each is stored with its prediction and becomes an observation.
+    let nodes = json(&s, "/api/cluster/nodes", Some(&alice)).await;
+    let cores = nodes[0]["inventory"]["cpus"].as_u64().unwrap();
+    let mut measured = Vec::new();
+    for limit in [500, 2000, 5000] {
+        let (status, job) = post(&s, &alice, "/api/jobs", &evaluation(limit, 1)).await;
+        assert_eq!(status, 200, "{job}");
+        assert_eq!(
+            job["prediction"]["workload"]["samples"], limit as f64,
+            "{job}"
+        );
+        assert!(job["prediction"]["reference_s"].as_f64().unwrap() > 0.0);
+        let done = wait_job(&s, &alice, job["id"].as_i64().unwrap()).await;
+        assert_eq!(done["state"], "succeeded", "{done}");
+        measured.push((job["id"].as_i64().unwrap(), limit));
+    }
+    let admin = s.admin.clone();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let obs = loop {
+        let obs = json(&s, "/api/predict/observations", Some(&admin)).await;
+        if obs.as_array().unwrap().len() == measured.len() {
+            break obs;
+        }
+        assert!(Instant::now() < deadline, "observations: {obs}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    for (o, (id, limit)) in obs.as_array().unwrap().iter().zip(&measured) {
+        assert_eq!(o["job_id"], *id);
+        assert_eq!(o["features"]["workload"]["samples"], *limit as f64);
+        assert!(o["seconds"].as_f64().unwrap() > 0.0);
+        assert_eq!(o["node_class"], "cpu");
+    }
+    let r = s.get("/api/predict/observations", Some(&alice)).await;
+    assert_eq!(r.status(), 403, "only admins read the observations");
+
+    // The predictor has learned from them (too few for a class fit of its own: pooled).
+    let (_, learned) = post(&s, &alice, "/api/predict", &evaluation(5000, 1)).await;
+    let node = &learned["nodes"][0];
+    assert_eq!(node["basis"], "pooled", "{learned}");
+    assert_eq!(node["observations"], 3);
+    let actual = obs[2]["seconds"].as_f64().unwrap();
+    let predicted = node["seconds"].as_f64().unwrap();
+    assert!(
+        (predicted - actual).abs() / actual < 0.5,
+        "learned {predicted} s for a job measured at {actual} s: {obs} {learned}"
+    );
+
+    // A queued job behind one holding every core gets an estimated start after it.
+    let (_, a) = post(&s, &alice, "/api/jobs", &evaluation(10_000, cores)).await;
+    let (_, b) = post(&s, &alice, "/api/jobs", &evaluation(10_000, cores)).await;
+    let queued = json(&s, &format!("/api/jobs/{}", b["id"]), Some(&alice)).await;
+    // The first runs for a second or more (10,000 images), so the second is still waiting.
+    assert_eq!(queued["state"], "queued", "{queued}");
+    assert!(queued["estimated_start_at"].is_string(), "{queued}");
+    assert!(queued["expected_finish_at"].is_string(), "{queued}");
+    for j in [a, b] {
+        let done = wait_job(&s, &alice, j["id"].as_i64().unwrap()).await;
+        assert_eq!(done["state"], "succeeded", "{done}");
+    }
+}

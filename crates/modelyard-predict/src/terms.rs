@@ -1,0 +1,104 @@
+//! Cost terms: the seconds each kind of work in a job would take at the node's nominal rates.
+//! A prediction is a non-negative combination of them (see the crate README).
+
+use crate::features::Features;
+
+/// Number of terms.
+pub const K: usize = 10;
+
+/// Term names, in order, for tables and JSON.
+pub const NAMES: [&str; K] = [
+    "fixed", "load", "compute", "weights", "layers", "ops", "memory", "input", "batches", "spill",
+];
+
+/// Nominal seconds per dispatched op per batch.
+const DISPATCH_S: f64 = 10e-6;
+/// Nominal seconds of framework overhead per batch (the step loop, data hand-off).
+const BATCH_S: f64 = 1e-3;
+
+/// Prior coefficients: work ÷ throughput × efficiency + overhead, for the terms whose rates are
+/// known before any job ran. A process starts in a tenth of a second; weights load and pack at a
+/// tenth of memory bandwidth; compute runs at the calibrated (or peak) GFLOP/s; every op's
+/// memory traffic at nominal bandwidth. The other terms start at zero and are learned.
+pub const PRIOR: [f64; K] = [0.1, 10.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0];
+
+/// The terms of one prediction.
+pub fn terms(f: &Features) -> [f64; K] {
+    let s = &f.structure;
+    let w = &f.workload;
+    let bw = f.node.memory_gbs.max(1e-3) * 1e9;
+    let gflops = f.node.gflops.max(1e-3) * 1e9;
+    let reps = w.epochs.max(1.0) * w.work.passes();
+    let samples = w.samples.max(0.0) * w.epochs.max(1.0);
+    let batches = w.batches() * reps;
+    let setup = if w.setup { 1.0 } else { 0.0 };
+    [
+        setup,
+        setup * s.parameter_bytes / bw,
+        reps * w.samples.max(0.0) * 2.0 * s.macs_per_sample / gflops,
+        batches * s.parameter_bytes / bw,
+        batches * s.weighted_layers * DISPATCH_S,
+        batches * s.other_ops * DISPATCH_S,
+        reps * w.samples.max(0.0) * s.memory_access_bytes / bw,
+        samples * s.input_elements * 4.0 / bw,
+        batches * BATCH_S,
+        // A batch's activations outgrow the caches: traffic per sample grows with the batch.
+        reps * w.samples.max(0.0) * s.activation_bytes * w.batch_size.max(1.0) / bw,
+    ]
+}
+
+/// `Σ cₖ · termₖ`.
+pub fn dot(c: &[f64; K], t: &[f64; K]) -> f64 {
+    c.iter().zip(t).map(|(a, b)| a * b).sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::features::{Node, Structure, Work, Workload};
+
+    fn features(samples: f64, batch: f64, work: Work) -> Features {
+        Features {
+            structure: Structure {
+                macs_per_sample: 1e9,
+                parameters: 1e6,
+                parameter_bytes: 4e6,
+                weighted_layers: 10.0,
+                other_ops: 20.0,
+                activation_bytes: 1e6,
+                memory_access_bytes: 4e7,
+                input_elements: 1000.0,
+            },
+            workload: Workload {
+                work,
+                samples,
+                batch_size: batch,
+                epochs: 1.0,
+                setup: true,
+            },
+            node: Node {
+                class: "cpu".into(),
+                gflops: 10.0,
+                memory_gbs: 10.0,
+            },
+        }
+    }
+
+    #[test]
+    fn terms_scale_with_the_work() {
+        let one = terms(&features(100.0, 1.0, Work::Inference));
+        // 100 samples × 2 GFLOP at 10 GFLOP/s.
+        assert!((one[2] - 20.0).abs() < 1e-9);
+        // 100 batches stream 4 MB each at 10 GB/s.
+        assert!((one[3] - 0.04).abs() < 1e-9);
+        let batched = terms(&features(100.0, 10.0, Work::Inference));
+        assert_eq!(
+            batched[2], one[2],
+            "compute does not depend on the batch size"
+        );
+        assert!((batched[3] - one[3] / 10.0).abs() < 1e-12);
+        let training = terms(&features(100.0, 1.0, Work::Training));
+        assert!((training[2] - 3.0 * one[2]).abs() < 1e-9);
+        assert_eq!(training[1], one[1], "weights load once either way");
+    }
+}
