@@ -27,7 +27,7 @@ pub struct EvalArgs {
     /// The split to evaluate (default: test).
     #[arg(long)]
     pub split: Option<String>,
-    /// Samples per inference for models with a dynamic batch dimension.
+    /// Samples per inference (graphs that declare batch 1 are tried at this size).
     #[arg(long)]
     pub batch_size: Option<usize>,
     /// Evaluate only the first N samples.

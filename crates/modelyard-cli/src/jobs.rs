@@ -39,6 +39,10 @@ pub struct SubmitArgs {
     /// Attempts before the job fails for good when its node is lost.
     #[arg(long, default_value_t = 3)]
     pub max_attempts: i64,
+    /// Command jobs: the work done with the model as JSON, so it can be predicted, e.g.
+    /// '{"work":"training","samples":60000,"batch_size":64,"epochs":3}'.
+    #[arg(long)]
+    pub workload: Option<String>,
     /// Print the job as JSON instead of its id.
     #[arg(long)]
     pub json: bool,
@@ -48,6 +52,91 @@ pub struct SubmitArgs {
 
 pub async fn submit(a: SubmitArgs) -> anyhow::Result<()> {
     let client = a.client.client()?;
+    let body = job_body(&a)?;
+    let job: Value = client.post_json("/api/jobs", &body).await?;
+    if a.json {
+        println!("{job}");
+    } else {
+        println!("{}", job["id"]);
+    }
+    Ok(())
+}
+
+/// `modelyard predict`: how long the job would take on each kind of node, and when it would
+/// start and finish if submitted now.
+pub async fn predict(a: SubmitArgs) -> anyhow::Result<()> {
+    let client = a.client.client()?;
+    let p: Value = client.post_json("/api/predict", &job_body(&a)?).await?;
+    if a.json {
+        println!("{p}");
+        return Ok(());
+    }
+    if p["predicted"] != true {
+        anyhow::bail!(
+            "cannot predict this job: {}",
+            p["reason"].as_str().unwrap_or("?")
+        );
+    }
+    let w = &p["workload"];
+    println!(
+        "{} of {} samples at batch {}",
+        w["work"].as_str().unwrap_or("inference"),
+        w["samples"],
+        w["batch_size"]
+    );
+    println!();
+    println!("| node class | nodes | predicted | p10–p90 | from |");
+    println!("|------------|-------|----------:|---------|------|");
+    for n in p["nodes"].as_array().into_iter().flatten() {
+        let secs = |k: &str| n[k].as_f64().map_or("?".into(), human_seconds);
+        let nodes: Vec<&str> = n["nodes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        let basis = match n["basis"].as_str() {
+            Some("class") => format!("{} finished jobs on this class", n["observations"]),
+            Some("pooled") => format!("{} finished jobs on all classes", n["observations"]),
+            _ => "the analytic prior".into(),
+        };
+        println!(
+            "| {} | {} | {} | {}–{} | {basis} |",
+            n["class"].as_str().unwrap_or("?"),
+            nodes.join(", "),
+            secs("seconds"),
+            secs("p10"),
+            secs("p90")
+        );
+    }
+    let q = &p["queue"];
+    if let Some(start) = q["start_in_s"].as_f64() {
+        println!();
+        println!(
+            "submitted now: {} job(s) ahead, starts in about {}, done by {}",
+            q["jobs_ahead"],
+            human_seconds(start),
+            q["expected_finish_at"].as_str().unwrap_or("?")
+        );
+    }
+    Ok(())
+}
+
+/// `12 ms`, `3.4 s`, `5 min`, `2.5 h`.
+pub fn human_seconds(s: f64) -> String {
+    if s < 1.0 {
+        format!("{:.0} ms", s * 1000.0)
+    } else if s < 60.0 {
+        format!("{s:.1} s")
+    } else if s < 3600.0 {
+        format!("{:.0} min", s / 60.0)
+    } else {
+        format!("{:.1} h", s / 3600.0)
+    }
+}
+
+/// The body of `POST /api/jobs` (and `POST /api/predict`) for these arguments.
+fn job_body(a: &SubmitArgs) -> anyhow::Result<Value> {
     let mut eval: Value = match &a.eval {
         Some(e) => serde_json::from_str(e).map_err(|e| anyhow::anyhow!("--eval: {e}"))?,
         None => json!({}),
@@ -60,19 +149,18 @@ pub async fn submit(a: SubmitArgs) -> anyhow::Result<()> {
     }
     let eval =
         (a.command.is_none() && eval.as_object().is_some_and(|o| !o.is_empty())).then_some(eval);
-    let body = json!({
+    let workload: Option<Value> = a
+        .workload
+        .as_deref()
+        .map(serde_json::from_str)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--workload: {e}"))?;
+    Ok(json!({
         "kind": if a.command.is_some() { "command" } else { "evaluate" },
         "command": a.command, "model": a.model, "dataset": a.dataset, "eval": eval,
         "resources": {"cpus": a.cpus, "memory_mb": 0, "gpus": a.gpus},
-        "timeout_s": a.timeout, "max_attempts": a.max_attempts,
-    });
-    let job: Value = client.post_json("/api/jobs", &body).await?;
-    if a.json {
-        println!("{job}");
-    } else {
-        println!("{}", job["id"]);
-    }
-    Ok(())
+        "timeout_s": a.timeout, "max_attempts": a.max_attempts, "workload": workload,
+    }))
 }
 
 #[derive(Args)]

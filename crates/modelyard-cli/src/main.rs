@@ -53,6 +53,8 @@ enum Command {
     Repos(repos::ReposArgs),
     /// Submit a job; prints its id.
     Submit(jobs::SubmitArgs),
+    /// How long a job would take on each kind of node, and when it would start (nothing runs).
+    Predict(jobs::SubmitArgs),
     /// List your jobs.
     Jobs(jobs::JobsArgs),
     /// Print a job's output (`-f` follows it live).
@@ -101,6 +103,7 @@ fn main() -> std::process::ExitCode {
             Command::Compare(a) => compare::compare(a).await,
             Command::Leaderboard(a) => compare::leaderboard(a).await,
             Command::Submit(a) => jobs::submit(a).await,
+            Command::Predict(a) => jobs::predict(a).await,
             Command::Jobs(a) => jobs::jobs(a).await,
             Command::Logs(a) => jobs::logs(a).await,
             Command::Cancel(a) => jobs::cancel(a).await,

@@ -191,6 +191,7 @@ async fn start(
                 work_dir: data_dir.join("worker").join("work"),
                 allow_commands,
                 grace: std::time::Duration::from_secs(10),
+                gflops: None,
             };
             let stop = stop.clone();
             Some(tokio::spawn(async move {

@@ -31,6 +31,10 @@ pub struct WorkerArgs {
     /// Milliseconds between SIGTERM and SIGKILL when a job is cancelled or times out.
     #[arg(long, default_value_t = 10_000)]
     pub grace_ms: u64,
+    /// Report this throughput (GFLOP/s) instead of measuring it with a short calibration at
+    /// start-up; the scheduler and the runtime predictor rank nodes by it.
+    #[arg(long)]
+    pub gflops: Option<f64>,
 }
 
 pub fn host_name() -> String {
@@ -53,6 +57,7 @@ impl WorkerArgs {
             work_dir: self.work_dir.clone().unwrap_or_else(|| base.join("work")),
             allow_commands: self.allow_commands,
             grace: Duration::from_millis(self.grace_ms),
+            gflops: self.gflops,
         }
     }
 }

@@ -8,7 +8,7 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::jobs::{json, push, wait_job, worker};
+use common::jobs::{json, ok, push, wait_job, worker};
 use common::Server;
 use serde_json::{json, Value};
 
@@ -100,6 +100,42 @@ async fn jobs_are_predicted_before_they_run_and_teach_the_predictor() {
     assert_eq!(first["queue"]["jobs_ahead"], 0);
     assert!(first["queue"]["start_in_s"].as_f64().unwrap() < 1.0);
 
+    // The same from the command line and on the model page.
+    let out = ok(s.cli(
+        Some(&alice),
+        &[
+            "predict",
+            "--model",
+            "alice/mnist-cnn",
+            "--dataset",
+            "alice/digits",
+            "--task",
+            "image-classification",
+            "--eval",
+            r#"{"limit": 1000}"#,
+        ],
+    ));
+    assert!(out.contains("| cpu | w1 |"), "{out}");
+    assert!(out.contains("the analytic prior"), "{out}");
+    let page = s
+        .get(
+            "/alice/mnist-cnn?evaluate_on=alice/digits&limit=1000",
+            Some(&alice),
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("1000 samples at batch 1"), "{page}");
+    assert!(page.contains("<b>about "), "{page}");
+    let page = s
+        .get("/alice/mnist-cnn?evaluate_on=alice/none", Some(&alice))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Cannot predict this evaluation"), "{page}");
+
     // Jobs run; each is stored with its prediction and becomes an observation.
     let nodes = json(&s, "/api/cluster/nodes", Some(&alice)).await;
     let cores = nodes[0]["inventory"]["cpus"].as_u64().unwrap();
@@ -155,6 +191,11 @@ async fn jobs_are_predicted_before_they_run_and_teach_the_predictor() {
     assert_eq!(queued["state"], "queued", "{queued}");
     assert!(queued["estimated_start_at"].is_string(), "{queued}");
     assert!(queued["expected_finish_at"].is_string(), "{queued}");
+    let page = s.get("/jobs", Some(&alice)).await.text().await.unwrap();
+    assert!(
+        page.contains("starts ~"),
+        "the jobs page shows the queue's ETA: {page}"
+    );
     for j in [a, b] {
         let done = wait_job(&s, &alice, j["id"].as_i64().unwrap()).await;
         assert_eq!(done["state"], "succeeded", "{done}");

@@ -373,3 +373,34 @@ fn truncated_idx_and_wrong_feature_counts_fail_clearly() {
         "{e}"
     );
 }
+
+#[test]
+fn a_batch_size_the_graph_cannot_take_is_refused_with_the_reason() {
+    // mnist-8 declares batch 1 and reshapes to [1, 256]: batch 4 is tried, and refused clearly.
+    let e = err(run(
+        &fixtures().join("mnist-8.onnx"),
+        &fixtures(),
+        EvalArgs {
+            batch_size: Some(4),
+            limit: Some(8),
+            ..image_task()
+        },
+    ));
+    assert!(
+        e.contains("cannot run the model at input shape [4, 1, 28, 28]")
+            && e.contains("[1, 1, 28, 28]"),
+        "{e}"
+    );
+    // Batch 1, as the graph declares, still runs.
+    let r = run(
+        &fixtures().join("mnist-8.onnx"),
+        &fixtures(),
+        EvalArgs {
+            batch_size: Some(1),
+            limit: Some(8),
+            ..image_task()
+        },
+    )
+    .unwrap();
+    assert_eq!((r.batch_size, r.samples), (1, 8));
+}

@@ -14,7 +14,7 @@ const NVIDIA_SMI_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Detects the inventory of this machine. Never fails: what cannot be read is reported as
 /// absent (no GPUs, zero memory) and logged.
-pub async fn detect(allow_commands: bool, cache_bytes: u64) -> Inventory {
+pub async fn detect(allow_commands: bool, cache_bytes: u64, gflops: Option<f64>) -> Inventory {
     let cpus = std::thread::available_parallelism()
         .map(|n| u32::try_from(n.get()).unwrap_or(u32::MAX))
         .unwrap_or(1);
@@ -30,7 +30,10 @@ pub async fn detect(allow_commands: bool, cache_bytes: u64) -> Inventory {
         .map(|s| s.trim().to_owned())
         .unwrap_or_else(|_| "unknown".to_owned());
     let gpus = detect_gpus().await;
-    let gflops = tokio::task::spawn_blocking(calibrate).await.unwrap_or(0.0);
+    let gflops = match gflops.filter(|g| g.is_finite() && *g > 0.0) {
+        Some(declared) => declared,
+        None => tokio::task::spawn_blocking(calibrate).await.unwrap_or(0.0),
+    };
     Inventory {
         hostname,
         cpus,

@@ -48,6 +48,9 @@ pub struct WorkerConfig {
     pub allow_commands: bool,
     /// Time between SIGTERM and SIGKILL when a job is cancelled or times out.
     pub grace: Duration,
+    /// Throughput to report instead of measuring it at start-up (`--gflops`): for operators
+    /// who know their nodes, or nodes identical but noisy to measure.
+    pub gflops: Option<f64>,
 }
 
 /// Why a worker stopped on its own.
@@ -79,7 +82,8 @@ pub async fn run(
 
     let cache = BlobCache::open(&config.cache_dir, config.cache_bytes)
         .with_context(|| format!("opening cache {}", config.cache_dir.display()))?;
-    let inventory = inventory::detect(config.allow_commands, config.cache_bytes).await;
+    let inventory =
+        inventory::detect(config.allow_commands, config.cache_bytes, config.gflops).await;
     tracing::info!(cpus = inventory.cpus, memory_mb = inventory.memory_mb,
         gpus = inventory.gpus.len(), gflops = inventory.gflops, server = %config.server,
         "worker starting");

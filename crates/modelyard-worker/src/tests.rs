@@ -141,6 +141,7 @@ fn config(server: &str, dir: &std::path::Path, allow_commands: bool) -> WorkerCo
         work_dir: dir.join("work"),
         allow_commands,
         grace: Duration::from_secs(1),
+        gflops: None,
     }
 }
 

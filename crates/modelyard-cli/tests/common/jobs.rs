@@ -19,6 +19,11 @@ impl Drop for Worker {
 }
 
 pub fn worker(s: &Server, name: &str) -> Worker {
+    worker_with(s, name, &[])
+}
+
+/// A worker started with extra arguments (`--allow-commands`, `--gflops 10`...).
+pub fn worker_with(s: &Server, name: &str, extra: &[&str]) -> Worker {
     let out = Command::new(BIN)
         .args(["admin", "join-token", "--data-dir"])
         .arg(s.data_dir())
@@ -40,6 +45,7 @@ pub fn worker(s: &Server, name: &str) -> Worker {
         .arg(base.join("cache"))
         .arg("--work-dir")
         .arg(base.join("work"))
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(s.dir.path().join(format!("{name}.log"))).unwrap())
         .spawn()

@@ -26,8 +26,13 @@ pub struct Server {
 
 impl Server {
     pub fn start() -> Self {
+        Self::start_with_env(&[])
+    }
+
+    /// A server started with extra environment variables (scheduler settings).
+    pub fn start_with_env(env: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let (child, url, admin) = spawn(&dir.path().join("data"), dir.path());
+        let (child, url, admin) = spawn_env("serve", &dir.path().join("data"), dir.path(), env);
         let admin = admin.expect("a fresh data directory prints an admin token");
         Server {
             child,
@@ -183,11 +188,22 @@ pub fn spawn(data_dir: &Path, log_dir: &Path) -> (Child, String, Option<String>)
 
 /// Like `spawn`, for `serve` or `up`.
 pub fn spawn_cmd(cmd: &str, data_dir: &Path, log_dir: &Path) -> (Child, String, Option<String>) {
+    spawn_env(cmd, data_dir, log_dir, &[])
+}
+
+/// Like `spawn_cmd`, with extra environment variables.
+pub fn spawn_env(
+    cmd: &str,
+    data_dir: &Path,
+    log_dir: &Path,
+    env: &[(&str, &str)],
+) -> (Child, String, Option<String>) {
     let log = std::fs::File::create(log_dir.join("server.log")).unwrap();
     let mut child = Command::new(BIN)
         .args(cmd.split_whitespace())
         .args(["--bind", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
+        .envs(env.iter().copied())
         .env("MODELYARD_LOG", "info")
         .stdout(Stdio::piped())
         .stderr(log)

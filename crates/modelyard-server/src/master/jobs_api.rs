@@ -104,7 +104,7 @@ pub fn job_json(j: &JobRow) -> Value {
 }
 
 /// Adds the estimated start and finish of queued jobs to their JSON.
-fn with_eta(mut v: Value, eta: &std::collections::BTreeMap<i64, (i64, i64)>) -> Value {
+pub fn with_eta(mut v: Value, eta: &std::collections::BTreeMap<i64, (i64, i64)>) -> Value {
     if let Some((start, finish)) = v["id"].as_i64().and_then(|id| eta.get(&id)) {
         v["estimated_start_at"] = json!(fmt_date(*start));
         v["expected_finish_at"] = json!(fmt_date(*finish));
@@ -382,6 +382,7 @@ pub async fn nodes(State(state): State<AppState>, auth: Auth) -> AppResult<Json<
             json!({"id": n.id, "name": n.name, "state": n.state, "inventory": inv,
                    "last_heartbeat": fmt_date(n.last_heartbeat), "registered_at": fmt_date(n.registered_at),
                    "free": n.free_json.as_deref().and_then(|f| serde_json::from_str::<Value>(f).ok()),
+                   "cache": n.cache_json.as_deref().and_then(|c| serde_json::from_str::<Value>(c).ok()),
                    "jobs": jobs})
         })
         .collect();

@@ -13,6 +13,8 @@ use crate::state::AppState;
 
 /// Names the placement policy: `fifo`, `sjf`, `mct`, `ga` or `ga-delay` (the default).
 pub const POLICY_ENV: &str = "MODELYARD_SCHED_POLICY";
+/// Seconds a job may decline nodes without its inputs under `ga-delay` (default 3600).
+pub const DELAY_ENV: &str = "MODELYARD_SCHED_DELAY_S";
 
 /// The policy named by [`POLICY_ENV`]; a GA round is capped at 100 ms of wall-clock time.
 fn configured_policy() -> Box<dyn Policy + Send> {
@@ -23,14 +25,20 @@ fn configured_policy() -> Box<dyn Policy + Send> {
         }),
         Err(_) => PolicyKind::GaDelay,
     };
-    tracing::info!(policy = %kind, "scheduler policy");
-    let opts = PolicyOptions {
+    let mut opts = PolicyOptions {
         ga: GaConfig {
             time_budget: Some(Duration::from_millis(100)),
             ..GaConfig::default()
         },
         ..PolicyOptions::default()
     };
+    if let Ok(v) = std::env::var(DELAY_ENV) {
+        match v.parse::<f64>() {
+            Ok(s) if s >= 0.0 => opts.delay.max_wait_s = s,
+            _ => tracing::warn!(value = %v, "{DELAY_ENV} is not a number of seconds, ignored"),
+        }
+    }
+    tracing::info!(policy = %kind, delay_s = opts.delay.max_wait_s, "scheduler policy");
     kind.build(&opts)
 }
 

@@ -42,7 +42,15 @@ pub async fn jobs_page(
         })
         .await
         .map_err(AppError::from)?;
-    let jobs: Vec<Value> = jobs.iter().map(job_json).collect();
+    let eta = if jobs.iter().any(|j| j.state == "queued") {
+        crate::predict::queue_eta(&state).await
+    } else {
+        Default::default()
+    };
+    let jobs: Vec<Value> = jobs
+        .iter()
+        .map(|j| crate::master::jobs_api::with_eta(job_json(j), &eta))
+        .collect();
     Ok(render(&state, &auth, "jobs.html", json!({ "jobs": jobs }))?.into_response())
 }
 

@@ -265,13 +265,79 @@ async fn browse(
     )
 }
 
+/// The model page's "evaluate on a dataset" form, submitted with GET to see the prediction.
+#[derive(Deserialize, Default)]
+pub struct EvaluateQuery {
+    /// `ns/name` of a dataset.
+    pub evaluate_on: Option<String>,
+    pub split: Option<String>,
+    pub limit: Option<String>,
+}
+
 pub async fn model_page(
     state: State<AppState>,
     headers: HeaderMap,
     auth: Auth,
     p: Path<RepoParams>,
+    Query(q): Query<EvaluateQuery>,
 ) -> PageResult {
-    repo_page(state, headers, auth, RepoKind::Model, p).await
+    let ns_name = format!("{}/{}", p.ns, p.name);
+    let evaluate = match q.evaluate_on.as_deref().map(str::trim) {
+        Some(ds) if !ds.is_empty() => Some(evaluate_view(&state, &auth, &ns_name, ds, &q).await),
+        _ => None,
+    };
+    repo_page(
+        state,
+        headers,
+        auth,
+        RepoKind::Model,
+        p,
+        evaluate.unwrap_or(Value::Null),
+    )
+    .await
+}
+
+/// The prediction for evaluating `model` on `dataset`, and when it would start if submitted.
+async fn evaluate_view(
+    state: &AppState,
+    auth: &Auth,
+    model: &str,
+    dataset: &str,
+    q: &EvaluateQuery,
+) -> Value {
+    let mut eval = json!({});
+    if let Some(split) = q.split.as_deref().filter(|s| !s.trim().is_empty()) {
+        eval["split"] = json!(split.trim());
+    }
+    let limit = q
+        .limit
+        .as_deref()
+        .and_then(|l| l.trim().parse::<u64>().ok());
+    if let Some(l) = limit {
+        eval["limit"] = json!(l);
+    }
+    let body = crate::master::jobs_api::SubmitBody {
+        kind: Some("evaluate".into()),
+        model: Some(model.to_owned()),
+        dataset: Some(dataset.to_owned()),
+        eval: Some(eval.clone()),
+        ..Default::default()
+    };
+    let mut command = format!("modelyard submit --model {model} --dataset {dataset}");
+    if eval.as_object().is_some_and(|o| !o.is_empty()) {
+        command += &format!(" --eval '{eval}'");
+    }
+    let spec = match crate::master::jobs_api::job_spec(state, auth, &body).await {
+        Ok((spec, _)) => spec,
+        Err(e) => return json!({"dataset": dataset, "error": e.message}),
+    };
+    match crate::predict::predict_spec(state, &spec, None).await {
+        Ok(p) => {
+            let queue = crate::predict::api::eta_if_submitted(state, &spec, p.reference_s).await;
+            json!({"dataset": dataset, "prediction": p, "queue": queue, "command": command})
+        }
+        Err(reason) => json!({"dataset": dataset, "error": reason, "command": command}),
+    }
 }
 
 pub async fn dataset_page(
@@ -280,7 +346,7 @@ pub async fn dataset_page(
     auth: Auth,
     p: Path<RepoParams>,
 ) -> PageResult {
-    repo_page(state, headers, auth, RepoKind::Dataset, p).await
+    repo_page(state, headers, auth, RepoKind::Dataset, p, Value::Null).await
 }
 
 /// Markdown to HTML with everything unsafe (scripts, event handlers, `javascript:`) removed.
@@ -315,6 +381,7 @@ async fn repo_page(
     auth: Auth,
     kind: RepoKind,
     Path(p): Path<RepoParams>,
+    evaluate: Value,
 ) -> PageResult {
     let not_found = || PageError(AppError::repo_not_found(format!("{}/{}", p.ns, p.name)));
     let id = RepoId::new(&p.ns, &p.name).map_err(|_| not_found())?;
@@ -383,6 +450,7 @@ async fn repo_page(
             "analyses": analyses,
             "dataset": dataset,
             "results": results,
+            "evaluate": evaluate,
             "base": state.base_url(&headers),
         }),
     )
