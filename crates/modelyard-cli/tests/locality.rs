@@ -7,7 +7,7 @@ mod common;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use common::jobs::{json, push, wait_job, worker_with};
+use common::jobs::{json, ok, push, wait_job, worker_with};
 use common::Server;
 use serde_json::{json, Value};
 
@@ -64,7 +64,21 @@ async fn jobs_go_to_their_data_unless_waiting_costs_more() {
             })
             .collect();
         std::fs::write(dir.path().join("data.bin"), bytes).unwrap();
-        push(&s, &alice, dir.path(), d, true);
+        if *d == "alice/d3" {
+            // Private: its name must not show in other users' view of the caches.
+            ok(s.cli(
+                Some(&alice),
+                &[
+                    "push",
+                    dir.path().to_str().unwrap(),
+                    d,
+                    "--dataset",
+                    "--private",
+                ],
+            ));
+        } else {
+            push(&s, &alice, dir.path(), d, true);
+        }
     }
     let deadline = Instant::now() + Duration::from_secs(30);
     let cores = loop {
@@ -105,6 +119,30 @@ async fn jobs_go_to_their_data_unless_waiting_costs_more() {
         assert!(Instant::now() < deadline, "caches not reported: {nodes}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+
+    // The caches read as dataset commits; a private one only to those who may read it.
+    let nodes = json(&s, "/api/cluster/nodes", Some(&alice)).await;
+    for n in nodes.as_array().unwrap() {
+        let d = holder
+            .iter()
+            .find(|(_, node)| n["id"] == node.as_str())
+            .map(|(d, _)| d.clone())
+            .unwrap();
+        let repos = &n["cached"]["repos"];
+        assert_eq!(repos.as_array().unwrap().len(), 1, "{n}");
+        assert_eq!(repos[0]["repo"], d.as_str(), "{n}");
+        assert_eq!(
+            (repos[0]["branch"].as_str(), repos[0]["files"].as_u64()),
+            (Some("main"), Some(1))
+        );
+        assert_eq!(repos[0]["bytes"], DATASET_BYTES as u64);
+    }
+    let bob = s.user("bob");
+    let seen = json(&s, "/api/cluster/nodes", Some(&bob)).await.to_string();
+    assert!(!seen.contains("alice/d3"), "{seen}");
+    assert!(seen.contains("\"other_blobs\":1"), "{seen}");
+    let page = s.get("/cluster", Some(&alice)).await.text().await.unwrap();
+    assert!(page.contains(">alice/d1</a>@main"), "{page}");
 
     // Round 2: the same again; each job lands where its data is.
     let again = round(&s, &alice, &datasets, cores).await;

@@ -429,3 +429,62 @@ fn ref_from_row(r: &sqlx::any::AnyRow) -> sqlx::Result<RefRow> {
         commit_id: r.try_get("commit_id")?,
     })
 }
+
+/// A branch head that holds a blob: what a worker's cached blob belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobHolder {
+    pub sha256: String,
+    pub repo_uid: String,
+    /// `model` or `dataset`.
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+    pub private: bool,
+    pub owner: String,
+    pub branch: String,
+    pub commit: String,
+    pub path: String,
+    pub size: i64,
+}
+
+impl Store {
+    /// The branch heads whose trees hold any of `sha256s` (at most 500 per call).
+    pub async fn blob_holders(&self, sha256s: &[String]) -> Result<Vec<BlobHolder>> {
+        if sha256s.is_empty() {
+            return Ok(Vec::new());
+        }
+        let hashes = &sha256s[..sha256s.len().min(500)];
+        let marks: Vec<String> = (1..=hashes.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT te.sha256, te.path, te.size, f.name AS branch, f.commit_id, r.id AS repo_uid, \
+             r.kind, r.namespace, r.name AS repo_name, r.private, r.owner \
+             FROM tree_entries te JOIN refs f ON f.commit_id = te.commit_id AND f.kind = 'branch' \
+             JOIN repos r ON r.id = f.repo_id WHERE te.sha256 IN ({}) \
+             ORDER BY r.kind, r.namespace, r.name, f.name, te.path",
+            marks.join(", ")
+        );
+        let mut q = sqlx::query(&sql);
+        for h in hashes {
+            q = q.bind(h);
+        }
+        let rows = q.fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(BlobHolder {
+                    sha256: r.try_get("sha256")?,
+                    repo_uid: r.try_get("repo_uid")?,
+                    kind: r.try_get("kind")?,
+                    namespace: r.try_get("namespace")?,
+                    name: r.try_get("repo_name")?,
+                    private: r.try_get::<i64, _>("private")? != 0,
+                    owner: r.try_get("owner")?,
+                    branch: r.try_get("branch")?,
+                    commit: r.try_get("commit_id")?,
+                    path: r.try_get("path")?,
+                    size: r.try_get("size")?,
+                })
+            })
+            .collect::<std::result::Result<Vec<_>, sqlx::Error>>()
+            .map_err(Into::into)
+    }
+}

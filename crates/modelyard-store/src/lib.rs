@@ -23,7 +23,7 @@ use sqlx::{AnyPool, ConnectOptions, Executor};
 
 pub use analyses::{AnalysisRow, AnalysisStatus, NewAnalysis};
 pub use cluster::{JobFilter, JobOutputRow, JobRow, LogRow, NodeRow};
-pub use commits::{CommitOp, NewCommit, TreeEntry};
+pub use commits::{BlobHolder, CommitOp, NewCommit, TreeEntry};
 pub use leader::Leadership;
 pub use predictions::ObservationRow;
 pub use repos::{ListQuery, NewRepo, RepoPage, RepoSort};

@@ -97,6 +97,28 @@ pub(crate) async fn suite(store: Store) {
     // The old commit's tree never changes.
     assert_eq!(store.tree(&c1.id, "").await.unwrap().len(), 4);
 
+    // Blobs map to the branch heads that hold them; one only in an old commit maps to none.
+    let holders = store
+        .blob_holders(&["e".repeat(64), "c".repeat(64)])
+        .await
+        .unwrap();
+    assert_eq!(holders.len(), 1, "{holders:?}");
+    let h = &holders[0];
+    assert_eq!(
+        (
+            h.sha256.as_str(),
+            h.path.as_str(),
+            h.branch.as_str(),
+            h.commit.as_str()
+        ),
+        ("e".repeat(64).as_str(), "README.md", "main", c2.id.as_str())
+    );
+    assert_eq!(
+        (h.namespace.as_str(), h.name.as_str(), h.private),
+        ("alice", "m", false)
+    );
+    assert!(store.blob_holders(&[]).await.unwrap().is_empty());
+
     // A stale parent loses and leaves nothing behind.
     let stale = store
         .create_commit(&commit(

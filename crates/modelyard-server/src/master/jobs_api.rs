@@ -374,17 +374,21 @@ pub async fn nodes(State(state): State<AppState>, auth: Auth) -> AppResult<Json<
     auth.require()?;
     let nodes = state.store.nodes().await?;
     let active = state.store.active_jobs().await?;
-    let items: Vec<Value> = nodes
-        .iter()
-        .map(|n| {
-            let inv: Value = serde_json::from_str(&n.inventory).unwrap_or(Value::Null);
-            let jobs: Vec<i64> = active.iter().filter(|j| j.node_id.as_deref() == Some(n.id.as_str())).map(|j| j.id).collect();
-            json!({"id": n.id, "name": n.name, "state": n.state, "inventory": inv,
-                   "last_heartbeat": fmt_date(n.last_heartbeat), "registered_at": fmt_date(n.registered_at),
-                   "free": n.free_json.as_deref().and_then(|f| serde_json::from_str::<Value>(f).ok()),
-                   "cache": n.cache_json.as_deref().and_then(|c| serde_json::from_str::<Value>(c).ok()),
-                   "jobs": jobs})
-        })
-        .collect();
+    let mut items: Vec<Value> = Vec::with_capacity(nodes.len());
+    for n in &nodes {
+        let inv: Value = serde_json::from_str(&n.inventory).unwrap_or(Value::Null);
+        let jobs: Vec<i64> = active
+            .iter()
+            .filter(|j| j.node_id.as_deref() == Some(n.id.as_str()))
+            .map(|j| j.id)
+            .collect();
+        let cached = super::cache_view::cached_repos(&state, &auth, n.cache_json.as_deref()).await;
+        items.push(json!({"id": n.id, "name": n.name, "state": n.state, "inventory": inv,
+               "last_heartbeat": fmt_date(n.last_heartbeat), "registered_at": fmt_date(n.registered_at),
+               "free": n.free_json.as_deref().and_then(|f| serde_json::from_str::<Value>(f).ok()),
+               "cache": n.cache_json.as_deref().and_then(|c| serde_json::from_str::<Value>(c).ok()),
+               "cached": cached,
+               "jobs": jobs}));
+    }
     Ok(Json(Value::Array(items)))
 }

@@ -1,6 +1,7 @@
 //! The master: node registry, heartbeats with long-poll, fencing, the job API, and the
 //! scheduler loop that places queued jobs with a policy from `modelyard-sched`.
 
+pub mod cache_view;
 pub mod cluster_api;
 pub mod jobs_api;
 pub mod leader;

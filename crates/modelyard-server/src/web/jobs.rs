@@ -121,17 +121,33 @@ pub async fn cluster_page(
     let nodes = state.store.nodes().await.map_err(AppError::from)?;
     let active = state.store.active_jobs().await.map_err(AppError::from)?;
     let queued = state.store.queued_jobs(200).await.map_err(AppError::from)?;
-    let nodes: Vec<Value> = nodes
+    let mut views = Vec::with_capacity(nodes.len());
+    for n in &nodes {
+        let inv: Value = serde_json::from_str(&n.inventory).unwrap_or(Value::Null);
+        let jobs: Vec<i64> = active
+            .iter()
+            .filter(|j| j.node_id.as_deref() == Some(n.id.as_str()))
+            .map(|j| j.id)
+            .collect();
+        let cached =
+            crate::master::cache_view::cached_repos(&state, &auth, n.cache_json.as_deref()).await;
+        views.push(json!({"name": n.name, "state": n.state, "cpus": inv["cpus"], "gpus": inv["gpus"].as_array().map(|g| g.len()).unwrap_or(0),
+               "gflops": format!("{:.1}", inv["gflops"].as_f64().unwrap_or(0.0)), "commands": inv["allow_commands"],
+               "jobs": jobs, "last_heartbeat": fmt_date(n.last_heartbeat), "cached": cached}));
+    }
+    let nodes = views;
+    let eta = crate::predict::queue_eta(&state).await;
+    let queue: Vec<Value> = queued
         .iter()
-        .map(|n| {
-            let inv: Value = serde_json::from_str(&n.inventory).unwrap_or(Value::Null);
-            let jobs: Vec<i64> = active.iter().filter(|j| j.node_id.as_deref() == Some(n.id.as_str())).map(|j| j.id).collect();
-            json!({"name": n.name, "state": n.state, "cpus": inv["cpus"], "gpus": inv["gpus"].as_array().map(|g| g.len()).unwrap_or(0),
-                   "gflops": format!("{:.1}", inv["gflops"].as_f64().unwrap_or(0.0)), "commands": inv["allow_commands"],
-                   "jobs": jobs, "last_heartbeat": fmt_date(n.last_heartbeat)})
+        .map(|j| {
+            let (start, finish) = eta.get(&j.id).map_or((None, None), |(s, f)| {
+                (Some(fmt_date(*s)), Some(fmt_date(*f)))
+            });
+            json!({"id": j.id, "owner": j.owner, "kind": j.kind, "created": fmt_date(j.created_at),
+                   "predicted_s": crate::predict::stored(j).map(|p| p.reference_s),
+                   "start": start, "finish": finish})
         })
         .collect();
-    let queue: Vec<Value> = queued.iter().map(|j| json!({"id": j.id, "owner": j.owner, "kind": j.kind, "created": fmt_date(j.created_at)})).collect();
     Ok(render(
         &state,
         &auth,
