@@ -49,8 +49,7 @@ pub async fn run(jobs: usize, workers: usize, rate: f64) -> anyhow::Result<()> {
     let data = dir.path().join("data");
     let (server, url, token) = start_server(&data)?;
     let pid = server.0.id();
-    let _procs =
-        crate::bench::start_workers(&data, dir.path(), &url, &token, workers, true).await?;
+    let procs = crate::bench::start_workers(&data, dir.path(), &url, &token, workers, true).await?;
     let http = reqwest::Client::new();
 
     eprintln!("submitting {jobs} jobs at {rate}/s to {workers} workers");
@@ -116,6 +115,7 @@ pub async fn run(jobs: usize, workers: usize, rate: f64) -> anyhow::Result<()> {
         lat.push((t_start - t_submit) as f64 / 1e6);
     }
     lat.sort_by(|a, b| a.total_cmp(b));
+    drop(procs);
     drop(server);
 
     println!();

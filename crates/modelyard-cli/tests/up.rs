@@ -156,4 +156,14 @@ async fn cards_cannot_run_scripts() {
     for bad in ["<script>alert", "onerror", "href=\"javascript:"] {
         assert!(!page.contains(bad), "{bad} survived sanitizing");
     }
+    // A file served from the repository runs nothing, even HTML opened in the browser.
+    let html = b"<html><script>alert(4)</script></html>";
+    s.commit_files(&a, "alice/xss", &[("page.html", html)], None)
+        .await;
+    let file = s.get("/alice/xss/resolve/main/page.html", None).await;
+    assert_eq!(file.status(), 200);
+    assert_eq!(
+        file.headers()["content-security-policy"],
+        "default-src 'none'; sandbox"
+    );
 }

@@ -87,11 +87,28 @@ async fn sessions_jobs_pages_and_cluster_page() {
     );
     let one = page(&s, &format!("/jobs/{id}"), Some(&alice)).await;
     assert_eq!(one.status(), 200);
+    // Pages run only the hub's own script files: no inline script, and a policy that says so.
+    let csp = one.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("object-src 'none'"),
+        "{csp}"
+    );
+    assert_eq!(one.headers()["x-content-type-options"], "nosniff");
     let one = one.text().await.unwrap();
     assert!(
-        one.contains("queued") && one.contains("EventSource"),
-        "a waiting job's page follows its logs live"
+        one.contains("queued") && one.contains(r#"<script src="/static/job-log.js" defer>"#),
+        "a waiting job's page follows its logs live: {one}"
     );
+    assert_eq!(one.matches("<script").count(), 1, "no inline script: {one}");
+    let js = page(&s, "/static/job-log.js", None).await;
+    assert!(js.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/javascript"));
+    assert!(js.text().await.unwrap().contains("EventSource"));
 
     // Someone else cannot see it.
     let bob = sign_up(&s, "bob").await;

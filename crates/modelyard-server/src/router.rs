@@ -139,10 +139,55 @@ pub fn router(state: AppState) -> Router {
         .route("/datasets", get(web::browse_datasets))
         .route("/{ns}/{name}", get(web::model_page))
         .route("/datasets/{ns}/{name}", get(web::dataset_page))
+        .route("/static/job-log.js", get(job_log_js))
         .fallback(fallback)
+        .layer(axum::middleware::from_fn(security_headers))
         .layer(axum::middleware::from_fn(close_after_refused_upload))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Pages run only the hub's own scripts (a card's `<script>` would not run even if the
+/// sanitizer missed it); files served from repositories run nothing at all.
+const PAGE_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+     img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; \
+     form-action 'self'";
+const FILE_CSP: &str = "default-src 'none'; sandbox";
+
+/// Content-Security-Policy and related headers on every response.
+async fn security_headers(req: Request, next: axum::middleware::Next) -> Response {
+    let user_file = req.uri().path().contains("/resolve/");
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    h.insert(
+        axum::http::header::CONTENT_SECURITY_POLICY,
+        axum::http::HeaderValue::from_static(if user_file { FILE_CSP } else { PAGE_CSP }),
+    );
+    h.insert(
+        axum::http::header::X_CONTENT_TYPE_OPTIONS,
+        axum::http::HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        axum::http::header::REFERRER_POLICY,
+        axum::http::HeaderValue::from_static("same-origin"),
+    );
+    h.insert(
+        axum::http::header::X_FRAME_OPTIONS,
+        axum::http::HeaderValue::from_static("DENY"),
+    );
+    resp
+}
+
+/// The job page's live log follower (a file, so that the page needs no inline script).
+async fn job_log_js() -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/javascript; charset=utf-8",
+        )],
+        include_str!("../static/job-log.js"),
+    )
+        .into_response()
 }
 
 /// A request with a body that was refused may not have been read to its end; asking the client
