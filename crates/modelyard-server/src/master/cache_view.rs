@@ -50,10 +50,11 @@ pub async fn cached_repos(state: &AppState, auth: &Auth, cache_json: Option<&str
     json!({
         "repos": repos.into_iter().map(|((kind, repo, branch), (commit, files, bytes))| json!({
             "kind": kind, "repo": repo, "branch": branch, "commit": commit,
-            "files": files, "bytes": bytes,
+            "files": files, "bytes": bytes, "size_h": crate::web::human_size(bytes as i64),
         })).collect::<Vec<_>>(),
         "other_blobs": others.len(),
         "other_bytes": others.iter().map(|i| i.size).sum::<u64>(),
+        "other_size_h": crate::web::human_size(others.iter().map(|i| i.size).sum::<u64>() as i64),
         "total_bytes": total,
     })
 }

@@ -360,7 +360,7 @@ pub fn render_markdown(md: &str) -> String {
     ammonia::clean(&html)
 }
 
-fn human_size(n: i64) -> String {
+pub(crate) fn human_size(n: i64) -> String {
     let units = ["B", "KB", "MB", "GB", "TB"];
     let mut v = n as f64;
     let mut i = 0;

@@ -1,0 +1,322 @@
+//! The web experience in a real browser: headless Chromium driven through chromedriver
+//! (Debian's `chromium` and `chromium-driver`; `scripts/services` installs them when missing).
+//! Signs up through the form, looks at a model's structure panel, asks the evaluate form for a
+//! prediction, watches an evaluation finish live on its job page, finds the model on the
+//! leaderboard, compares two models, and checks that a card's scripts never run. Every page
+//! visited is saved as a PNG under `target/browser-screenshots/`.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::jobs::{json, push, wait_job, worker};
+use common::Server;
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{json, Value};
+
+const DRIVER_ENV: &str = "MODELYARD_TEST_CHROMEDRIVER";
+const CHROMIUM_ENV: &str = "MODELYARD_TEST_CHROMIUM";
+
+/// chromedriver, killed when dropped.
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn which(env: &str, default: &str) -> Option<PathBuf> {
+    let p = PathBuf::from(std::env::var(env).unwrap_or_else(|_| default.to_owned()));
+    p.is_file().then_some(p)
+}
+
+/// chromedriver on a free loopback port, or `None` (skip) outside CI when it is not installed.
+fn chromedriver() -> Option<(Driver, u16, PathBuf)> {
+    let (Some(driver), Some(chromium)) = (
+        which(DRIVER_ENV, "/usr/bin/chromedriver"),
+        which(CHROMIUM_ENV, "/usr/bin/chromium"),
+    ) else {
+        assert!(
+            !modelyard_store::testing::in_ci(),
+            "chromium and chromedriver must be installed in CI (scripts/services installs them)"
+        );
+        eprintln!("skipping the browser test: apt-get install chromium chromium-driver");
+        return None;
+    };
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(driver)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "chromedriver did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Some((Driver(child), port, chromium))
+}
+
+async fn browser(port: u16, chromium: &Path) -> Client {
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": chromium,
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                     "--window-size=1280,1000"],
+        }),
+    );
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await
+        .expect("a chromium session")
+}
+
+fn shots_dir() -> PathBuf {
+    let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/browser-screenshots");
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+async fn shot(c: &Client, name: &str) {
+    let png = c.screenshot().await.unwrap();
+    std::fs::write(shots_dir().join(format!("{name}.png")), png).unwrap();
+}
+
+/// Loads `path` until its text contains `needle` (background work shows up on reload).
+async fn until_text(c: &Client, s: &Server, path: &str, needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        c.goto(&format!("{}{path}", s.url)).await.unwrap();
+        let text = c
+            .find(Locator::Css("body"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if text.contains(needle) {
+            return text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{path} never showed {needle:?}: {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+fn fixtures() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/mnist"))
+}
+
+fn folder(files: &[(&str, &[u8])]) -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    for (name, bytes) in files {
+        std::fs::write(d.path().join(name), bytes).unwrap();
+    }
+    d
+}
+
+async fn evaluate(s: &Server, token: &str, model: &str) -> i64 {
+    let r = s
+        .req(reqwest::Method::POST, "/api/jobs", Some(token))
+        .json(
+            &json!({"kind": "evaluate", "model": model, "dataset": "alice/digits",
+                      "eval": {"task": "image-classification", "limit": 2000}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.json::<Value>().await.unwrap()["id"].as_i64().unwrap()
+}
+
+#[tokio::test]
+async fn a_researcher_in_a_real_browser() {
+    let Some((_driver, port, chromium)) = chromedriver() else {
+        return;
+    };
+    let s = Server::start();
+    let _w = worker(&s, "w1");
+    let c = browser(port, &chromium).await;
+
+    // Sign up through the form.
+    c.goto(&format!("{}/signup", s.url)).await.unwrap();
+    shot(&c, "01-signup").await;
+    let form = c.form(Locator::Css("form.card")).await.unwrap();
+    form.set_by_name("username", "alice").await.unwrap();
+    form.set_by_name("password", "long enough pw")
+        .await
+        .unwrap();
+    form.submit().await.unwrap();
+    let header = c.wait().for_element(Locator::Css("header")).await.unwrap();
+    assert!(header.text().await.unwrap().contains("alice"));
+    shot(&c, "02-home").await;
+
+    // Models and a dataset arrive through the CLI with a token from the log-in API.
+    let login: Value = s
+        .req(reqwest::Method::POST, "/api/login", None)
+        .json(&json!({"username": "alice", "password": "long enough pw"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["token"].as_str().unwrap().to_owned();
+    let onnx = std::fs::read(fixtures().join("mnist-8.onnx")).unwrap();
+    for name in ["mnist-cnn", "mnist-twin"] {
+        let card =
+            format!("---\npipeline_tag: image-classification\n---\n# {name}\n\nA small CNN.\n");
+        let m = folder(&[("mnist-8.onnx", &onnx), ("README.md", card.as_bytes())]);
+        push(&s, &token, m.path(), &format!("alice/{name}"), false);
+    }
+    let d = tempfile::tempdir().unwrap();
+    for f in ["t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"] {
+        std::fs::copy(fixtures().join(f), d.path().join(f)).unwrap();
+    }
+    push(&s, &token, d.path(), "alice/digits", true);
+
+    // The structure panel, once the analysis has run.
+    let text = until_text(&c, &s, "/alice/mnist-cnn", "MACs per sample").await;
+    assert!(text.contains("A small CNN."), "the card renders: {text}");
+    shot(&c, "03-model-structure").await;
+
+    // The evaluate form predicts before anything runs.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        c.goto(&format!("{}/alice/mnist-cnn", s.url)).await.unwrap();
+        let form = c.form(Locator::Css("#evaluate form")).await.unwrap();
+        form.set_by_name("evaluate_on", "alice/digits")
+            .await
+            .unwrap();
+        form.set_by_name("limit", "2000").await.unwrap();
+        form.submit().await.unwrap();
+        // The form navigates (GET); read the section of the page it leads to.
+        while !c
+            .current_url()
+            .await
+            .unwrap()
+            .as_str()
+            .contains("evaluate_on=")
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        c.wait()
+            .for_element(Locator::Css("#evaluate table, #evaluate p.muted"))
+            .await
+            .unwrap();
+        let text = c
+            .find(Locator::Css("#evaluate"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if text.contains("about") {
+            assert!(
+                text.contains("2000 samples at batch 1") && text.contains("w1"),
+                "{text}"
+            );
+            break;
+        }
+        // The dataset summary may still be running.
+        assert!(Instant::now() < deadline, "no prediction: {text}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    shot(&c, "04-evaluate-prediction").await;
+
+    // An evaluation finishes live on its page: the state changes without a reload.
+    let id = evaluate(&s, &token, "alice/mnist-cnn").await;
+    c.goto(&format!("{}/jobs/{id}", s.url)).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let state = c
+            .find(Locator::Id("state"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if state == "succeeded" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the page never showed the end: {state}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let page = c
+        .find(Locator::Css("body"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("Predicted about"),
+        "the job page shows its prediction: {page}"
+    );
+    shot(&c, "05-job-finished-live").await;
+
+    // The leaderboard ranks it; a second model makes a comparison.
+    let twin = evaluate(&s, &token, "alice/mnist-twin").await;
+    assert_eq!(wait_job(&s, &token, twin).await["state"], "succeeded");
+    let board = until_text(&c, &s, "/leaderboards/alice/digits", "alice/mnist-twin").await;
+    assert!(board.contains("alice/mnist-cnn"), "{board}");
+    shot(&c, "06-leaderboard").await;
+    let compare = until_text(
+        &c,
+        &s,
+        "/compare?models=alice/mnist-cnn,alice/mnist-twin",
+        "alice/mnist-twin",
+    )
+    .await;
+    assert!(compare.contains("alice/mnist-cnn"), "{compare}");
+    shot(&c, "07-compare").await;
+
+    // A card's scripts never run: sanitized away, and forbidden by the page's policy anyway.
+    let evil = folder(&[(
+        "README.md",
+        b"# Evil\n\n<script>window.pwned = 1</script>\n\n<img src=x onerror=\"window.pwned = 2\">\n\n[click](javascript:window.pwned=3)\n",
+    )]);
+    push(&s, &token, evil.path(), "alice/evil", false);
+    c.goto(&format!("{}/alice/evil", s.url)).await.unwrap();
+    c.wait().for_element(Locator::Css("h1")).await.unwrap();
+    let pwned = c
+        .execute("return window.pwned === undefined;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(pwned, json!(true), "a script from the card ran");
+    shot(&c, "08-card-without-scripts").await;
+
+    // The cluster page and the jobs list.
+    c.goto(&format!("{}/cluster", s.url)).await.unwrap();
+    assert!(c
+        .find(Locator::Css("body"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+        .contains("w1"));
+    shot(&c, "09-cluster").await;
+    c.goto(&format!("{}/jobs", s.url)).await.unwrap();
+    shot(&c, "10-jobs").await;
+    let nodes = json(&s, "/api/cluster/nodes", Some(&token)).await;
+    assert_eq!(nodes.as_array().unwrap().len(), 1);
+    c.close().await.unwrap();
+}
