@@ -238,9 +238,17 @@ async fn a_researcher_in_a_real_browser() {
     }
     shot(&c, "04-evaluate-prediction").await;
 
-    // An evaluation finishes live on its page: the state changes without a reload.
-    let id = evaluate(&s, &token, "alice/mnist-cnn").await;
-    c.goto(&format!("{}/jobs/{id}", s.url)).await.unwrap();
+    // Submitted from the page, the evaluation finishes live on its job page: the state
+    // changes without a reload.
+    c.form(Locator::Id("submit-evaluation"))
+        .await
+        .unwrap()
+        .submit()
+        .await
+        .unwrap();
+    while !c.current_url().await.unwrap().path().starts_with("/jobs/") {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let state = c

@@ -135,6 +135,21 @@ async fn jobs_are_predicted_before_they_run_and_teach_the_predictor() {
         .await
         .unwrap();
     assert!(page.contains("Cannot predict this evaluation"), "{page}");
+    // The page's submit form needs a browser session and its CSRF token; a bearer token or a
+    // forged form gets nothing queued.
+    let forged = s
+        .req(
+            reqwest::Method::POST,
+            "/alice/mnist-cnn/evaluate",
+            Some(&alice),
+        )
+        .form(&[("csrf", "forged"), ("dataset", "alice/digits")])
+        .send()
+        .await
+        .unwrap();
+    assert!(forged.status().is_client_error(), "{}", forged.status());
+    let jobs = json(&s, "/api/jobs", Some(&alice)).await;
+    assert_eq!(jobs.as_array().unwrap().len(), 0, "{jobs}");
 
     // Jobs run; each is stored with its prediction and becomes an observation.
     let nodes = json(&s, "/api/cluster/nodes", Some(&alice)).await;

@@ -138,6 +138,7 @@ pub fn router(state: AppState) -> Router {
         .route("/compare/chart.svg", get(web::results::compare_chart))
         .route("/datasets", get(web::browse_datasets))
         .route("/{ns}/{name}", get(web::model_page))
+        .route("/{ns}/{name}/evaluate", post(web::evaluate_form))
         .route("/datasets/{ns}/{name}", get(web::dataset_page))
         .route("/static/job-log.js", get(job_log_js))
         .fallback(fallback)

@@ -297,6 +297,44 @@ pub async fn model_page(
     .await
 }
 
+/// The model page's "Submit evaluation" form.
+#[derive(Deserialize)]
+pub struct EvaluateForm {
+    pub csrf: String,
+    pub dataset: String,
+    #[serde(default)]
+    pub split: String,
+    #[serde(default)]
+    pub limit: String,
+}
+
+/// `POST /{ns}/{name}/evaluate`: queues the evaluation and opens its job page.
+pub async fn evaluate_form(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(p): Path<RepoParams>,
+    axum::Form(f): axum::Form<EvaluateForm>,
+) -> Result<Response, PageError> {
+    let caller = crate::auth::form_caller(&state, &headers, &f.csrf).await?;
+    let auth = Auth(Some(caller));
+    let mut eval = json!({});
+    if !f.split.trim().is_empty() {
+        eval["split"] = json!(f.split.trim());
+    }
+    if let Ok(l) = f.limit.trim().parse::<u64>() {
+        eval["limit"] = json!(l);
+    }
+    let body = crate::master::jobs_api::SubmitBody {
+        kind: Some("evaluate".into()),
+        model: Some(format!("{}/{}", p.ns, p.name)),
+        dataset: Some(f.dataset.trim().to_owned()),
+        eval: Some(eval),
+        ..Default::default()
+    };
+    let job = crate::master::jobs_api::submit_job(&state, &auth, &body).await?;
+    Ok(axum::response::Redirect::to(&format!("/jobs/{}", job.id)).into_response())
+}
+
 /// The prediction for evaluating `model` on `dataset`, and when it would start if submitted.
 async fn evaluate_view(
     state: &AppState,
@@ -323,20 +361,23 @@ async fn evaluate_view(
         eval: Some(eval.clone()),
         ..Default::default()
     };
+    let form = json!({"split": q.split.clone().unwrap_or_default(), "limit": limit});
     let mut command = format!("modelyard submit --model {model} --dataset {dataset}");
     if eval.as_object().is_some_and(|o| !o.is_empty()) {
         command += &format!(" --eval '{eval}'");
     }
     let spec = match crate::master::jobs_api::job_spec(state, auth, &body).await {
         Ok((spec, _)) => spec,
-        Err(e) => return json!({"dataset": dataset, "error": e.message}),
+        Err(e) => return json!({"dataset": dataset, "error": e.message, "form": form}),
     };
     match crate::predict::predict_spec(state, &spec, None).await {
         Ok(p) => {
             let queue = crate::predict::api::eta_if_submitted(state, &spec, p.reference_s).await;
-            json!({"dataset": dataset, "prediction": p, "queue": queue, "command": command})
+            json!({"dataset": dataset, "prediction": p, "queue": queue, "command": command, "form": form})
         }
-        Err(reason) => json!({"dataset": dataset, "error": reason, "command": command}),
+        Err(reason) => {
+            json!({"dataset": dataset, "error": reason, "command": command, "form": form})
+        }
     }
 }
 
@@ -451,6 +492,10 @@ async fn repo_page(
             "dataset": dataset,
             "results": results,
             "evaluate": evaluate,
+            // Logged-in browsers may submit the evaluation, with a per-session CSRF token.
+            "csrf": crate::auth::session_cookie(&headers)
+                .filter(|_| auth.name().is_some())
+                .map(|s| crate::auth::csrf_token(&state, &s)),
             "base": state.base_url(&headers),
         }),
     )
