@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::jobs::{json, push, wait_job, worker};
+use common::jobs::{json, mnist_fixtures, push, push_mnist_digits, wait_job, worker};
 use common::Server;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
@@ -94,18 +94,22 @@ async fn shot(c: &Client, name: &str) {
     std::fs::write(shots_dir().join(format!("{name}.png")), png).unwrap();
 }
 
+/// The visible text of the current page.
+async fn body_text(c: &Client) -> String {
+    c.find(Locator::Css("body"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
 /// Loads `path` until its text contains `needle` (background work shows up on reload).
 async fn until_text(c: &Client, s: &Server, path: &str, needle: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         c.goto(&format!("{}{path}", s.url)).await.unwrap();
-        let text = c
-            .find(Locator::Css("body"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = body_text(c).await;
         if text.contains(needle) {
             return text;
         }
@@ -115,10 +119,6 @@ async fn until_text(c: &Client, s: &Server, path: &str, needle: &str) -> String 
         );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
-}
-
-fn fixtures() -> &'static Path {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/mnist"))
 }
 
 fn folder(files: &[(&str, &[u8])]) -> tempfile::TempDir {
@@ -176,18 +176,14 @@ async fn a_researcher_in_a_real_browser() {
         .await
         .unwrap();
     let token = login["token"].as_str().unwrap().to_owned();
-    let onnx = std::fs::read(fixtures().join("mnist-8.onnx")).unwrap();
+    let onnx = std::fs::read(mnist_fixtures().join("mnist-8.onnx")).unwrap();
     for name in ["mnist-cnn", "mnist-twin"] {
         let card =
             format!("---\npipeline_tag: image-classification\n---\n# {name}\n\nA small CNN.\n");
         let m = folder(&[("mnist-8.onnx", &onnx), ("README.md", card.as_bytes())]);
         push(&s, &token, m.path(), &format!("alice/{name}"), false);
     }
-    let d = tempfile::tempdir().unwrap();
-    for f in ["t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"] {
-        std::fs::copy(fixtures().join(f), d.path().join(f)).unwrap();
-    }
-    push(&s, &token, d.path(), "alice/digits", true);
+    push_mnist_digits(&s, &token, "alice/digits");
 
     // The structure panel, once the analysis has run.
     let text = until_text(&c, &s, "/alice/mnist-cnn", "MACs per sample").await;
@@ -267,13 +263,7 @@ async fn a_researcher_in_a_real_browser() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let page = c
-        .find(Locator::Css("body"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = body_text(&c).await;
     assert!(
         page.contains("Predicted about"),
         "the job page shows its prediction: {page}"
@@ -313,14 +303,7 @@ async fn a_researcher_in_a_real_browser() {
 
     // The cluster page and the jobs list.
     c.goto(&format!("{}/cluster", s.url)).await.unwrap();
-    assert!(c
-        .find(Locator::Css("body"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-        .contains("w1"));
+    assert!(body_text(&c).await.contains("w1"));
     shot(&c, "09-cluster").await;
     c.goto(&format!("{}/jobs", s.url)).await.unwrap();
     shot(&c, "10-jobs").await;

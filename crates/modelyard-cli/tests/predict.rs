@@ -5,16 +5,11 @@
 
 mod common;
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::jobs::{json, ok, push, wait_job, worker};
+use common::jobs::{json, mnist_fixtures, ok, push, push_mnist_digits, wait_job, worker};
 use common::Server;
 use serde_json::{json, Value};
-
-fn fixtures() -> &'static Path {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/mnist"))
-}
 
 async fn post(s: &Server, token: &str, path: &str, body: &Value) -> (u16, Value) {
     let r = s
@@ -39,16 +34,12 @@ async fn jobs_are_predicted_before_they_run_and_teach_the_predictor() {
     let alice = s.user("alice");
     let m = tempfile::tempdir().unwrap();
     std::fs::copy(
-        fixtures().join("mnist-8.onnx"),
+        mnist_fixtures().join("mnist-8.onnx"),
         m.path().join("mnist-8.onnx"),
     )
     .unwrap();
     push(&s, &alice, m.path(), "alice/mnist-cnn", false);
-    let d = tempfile::tempdir().unwrap();
-    for f in ["t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"] {
-        std::fs::copy(fixtures().join(f), d.path().join(f)).unwrap();
-    }
-    push(&s, &alice, d.path(), "alice/digits", true);
+    push_mnist_digits(&s, &alice, "alice/digits");
 
     // Unknown inputs and unpredictable jobs are told apart from predictions.
     let (status, _) = post(

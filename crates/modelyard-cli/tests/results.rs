@@ -7,14 +7,10 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::jobs::{json, ok, push, wait_job, worker};
+use common::jobs::{json, mnist_fixtures, ok, push, push_mnist_digits, wait_job, worker};
 use common::Server;
 use modelyard_eval::linear::linear_onnx;
 use serde_json::Value;
-
-fn fixtures() -> &'static Path {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/mnist"))
-}
 
 #[tokio::test]
 async fn mnist_push_evaluate_and_rank_as_verified() {
@@ -23,7 +19,7 @@ async fn mnist_push_evaluate_and_rank_as_verified() {
     let alice = s.user("alice");
     let m = tempfile::tempdir().unwrap();
     std::fs::copy(
-        fixtures().join("mnist-8.onnx"),
+        mnist_fixtures().join("mnist-8.onnx"),
         m.path().join("mnist-8.onnx"),
     )
     .unwrap();
@@ -36,11 +32,7 @@ async fn mnist_push_evaluate_and_rank_as_verified() {
     )
     .unwrap();
     push(&s, &alice, m.path(), "alice/mnist-cnn", false);
-    let d = tempfile::tempdir().unwrap();
-    for f in ["t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"] {
-        std::fs::copy(fixtures().join(f), d.path().join(f)).unwrap();
-    }
-    push(&s, &alice, d.path(), "alice/digits", true);
+    push_mnist_digits(&s, &alice, "alice/digits");
 
     let out = ok(s.cli(
         Some(&alice),
@@ -141,7 +133,7 @@ async fn mnist_push_evaluate_and_rank_as_verified() {
     let bob = s.user("bob");
     let p = tempfile::tempdir().unwrap();
     std::fs::copy(
-        fixtures().join("mnist-8.onnx"),
+        mnist_fixtures().join("mnist-8.onnx"),
         p.path().join("secret.onnx"),
     )
     .unwrap();

@@ -115,8 +115,6 @@ pub struct Predictor {
     observations: Vec<Observation>,
     classes: BTreeMap<String, Fit>,
     pooled: BTreeMap<Work, Fit>,
-    /// Observations kept per class (the newest); older ones stop counting.
-    keep: Option<usize>,
 }
 
 impl Predictor {
@@ -167,18 +165,12 @@ impl Predictor {
     }
 
     fn refit(&mut self, class: &str, work: Work) {
-        let keep = self.keep.unwrap_or(usize::MAX);
         let of = |pick: &dyn Fn(&Features) -> bool| -> Vec<([f64; K], f64)> {
-            let mut v: Vec<([f64; K], f64)> = self
-                .observations
+            self.observations
                 .iter()
                 .filter(|o| pick(&o.features))
                 .map(|o| (terms(&o.features), o.seconds))
-                .collect();
-            if v.len() > keep {
-                v.drain(..v.len() - keep);
-            }
-            v
+                .collect()
         };
         let mine = of(&|f| f.class() == class);
         let all = of(&|f| f.workload.work == work);
@@ -188,15 +180,6 @@ impl Predictor {
         if all.len() >= MIN_POOLED_OBSERVATIONS {
             self.pooled.insert(work, Fit::of(&all));
         }
-    }
-
-    /// Keeps at most `n` newest observations per class in the fits.
-    pub fn keep_newest(mut self, n: usize) -> Predictor {
-        self.keep = Some(n.max(1));
-        self.classes.clear();
-        self.pooled.clear();
-        self.refit_all();
-        self
     }
 
     /// The fit a prediction for `f` would use.

@@ -6,11 +6,6 @@ use crate::features::Features;
 /// Number of terms.
 pub const K: usize = 10;
 
-/// Term names, in order, for tables and JSON.
-pub const NAMES: [&str; K] = [
-    "fixed", "load", "compute", "weights", "layers", "ops", "memory", "input", "batches", "spill",
-];
-
 /// Nominal seconds per dispatched op per batch.
 const DISPATCH_S: f64 = 10e-6;
 /// Nominal seconds of framework overhead per batch (the step loop, data hand-off).

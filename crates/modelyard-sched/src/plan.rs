@@ -1,6 +1,8 @@
 //! A predicted timeline of each node's slots (GPUs; CPU cores on nodes without GPUs), used to
 //! plan a queue into the future: when a job could start on a node, and what it then holds.
 
+use modelyard_core::job::Resources;
+
 use crate::{NodeView, PendingJob};
 
 /// Seconds a busy slot is assumed to stay busy when nobody predicted its end, or when its job
@@ -22,12 +24,17 @@ pub fn slots_of(node: &NodeView) -> usize {
 /// Slots a job holds on a node: its GPUs; CPU jobs hold cores on GPU-less nodes and no slot on
 /// GPU nodes (there they are limited by the now-check of CPUs and memory only).
 pub fn demand(job: &PendingJob, node: &NodeView) -> usize {
-    if job.resources.gpus > 0 {
-        job.resources.gpus as usize
-    } else if node.total.gpus > 0 {
+    slots_held(&job.resources, &node.total)
+}
+
+/// Slots a job asking for `need` holds on a node offering `total` (see [`demand`]).
+pub fn slots_held(need: &Resources, total: &Resources) -> usize {
+    if need.gpus > 0 {
+        need.gpus as usize
+    } else if total.gpus > 0 {
         0
     } else {
-        job.resources.cpus.max(1) as usize
+        need.cpus.max(1) as usize
     }
 }
 

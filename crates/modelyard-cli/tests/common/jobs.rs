@@ -92,3 +92,17 @@ pub async fn wait_job(s: &Server, token: &str, id: i64) -> Value {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// The MNIST fixtures: `mnist-8.onnx` and the test split in IDX files.
+pub fn mnist_fixtures() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/mnist"))
+}
+
+/// Pushes the MNIST test split (the two IDX files) as dataset `repo`.
+pub fn push_mnist_digits(s: &Server, token: &str, repo: &str) {
+    let d = tempfile::tempdir().unwrap();
+    for f in ["t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"] {
+        std::fs::copy(mnist_fixtures().join(f), d.path().join(f)).unwrap();
+    }
+    push(s, token, d.path(), repo, true);
+}

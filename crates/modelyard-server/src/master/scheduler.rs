@@ -100,8 +100,9 @@ pub async fn snapshot(state: &AppState) -> Result<Snapshot, StoreError> {
     }
     let mut used: HashMap<String, Resources> = HashMap::new();
     let mut gpus_in_use: HashMap<String, HashSet<u32>> = HashMap::new();
-    // Predicted end of each running job, one entry per slot it holds (see NodeView).
-    let mut ends: HashMap<String, Vec<i64>> = HashMap::new();
+    // Predicted end of each running job with what it holds, to become one entry per slot it
+    // holds once the node is known (see NodeView).
+    let mut ends: HashMap<String, Vec<(Resources, i64)>> = HashMap::new();
     for job in state.store.active_jobs().await? {
         if let Some(node) = &job.node_id {
             gpus_in_use
@@ -118,15 +119,10 @@ pub async fn snapshot(state: &AppState) -> Result<Snapshot, StoreError> {
                 crate::predict::stored(&job),
                 job.started_at.or(job.assigned_at),
             ) {
-                let slots = if spec.resources.gpus > 0 {
-                    spec.resources.gpus
-                } else {
-                    spec.resources.cpus.max(1)
-                };
                 let end = since + (p.reference_s * 1000.0) as i64;
                 ends.entry(node.clone())
                     .or_default()
-                    .extend(std::iter::repeat_n(end, slots as usize));
+                    .push((spec.resources, end));
             }
         }
     }
@@ -159,7 +155,14 @@ pub async fn snapshot(state: &AppState) -> Result<Snapshot, StoreError> {
         views.push(NodeView {
             free: total.minus(used.get(&node.id).unwrap_or(&Resources::default())),
             total,
-            busy_until_ms: ends.remove(&node.id).unwrap_or_default(),
+            busy_until_ms: ends
+                .remove(&node.id)
+                .unwrap_or_default()
+                .into_iter()
+                .flat_map(|(need, end)| {
+                    std::iter::repeat_n(end, modelyard_sched::plan::slots_held(&need, &total))
+                })
+                .collect(),
             id: node.id,
             allow_commands: inv.allow_commands,
             cached,

@@ -399,7 +399,9 @@ pub async fn observe_finished(
         .await
     {
         Ok(true) => {
+            // Refit here, off the request path, rather than in the next prediction.
             state.runtime.invalidate();
+            state.runtime.refresh(state).await;
             tracing::info!(job.id = job.id, seconds, class = %features.node.class, "runtime observed");
         }
         Ok(false) => {}
