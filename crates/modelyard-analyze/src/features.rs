@@ -126,6 +126,12 @@ pub struct ModelFeatures {
     /// excluded): the memory access cost that FLOPs miss (Ma et al., ShuffleNet V2, 2018).
     #[serde(default)]
     pub memory_access_bytes: Option<u64>,
+    /// Element visits per sample of normalisation ops that cannot fold into the layer before
+    /// them: each output element times the window it reads (LRN's `size`; 1 for a batch norm
+    /// after a concatenation or pooling, a layer norm, ...). Runtimes fold a batch norm that
+    /// follows a convolution into its weights, but run these as separate, often naive, passes.
+    #[serde(default)]
+    pub normalization_work: Option<u64>,
     /// Longest path through the graph, in ops.
     pub depth: Option<u64>,
     pub inputs: Vec<IoInfo>,
@@ -154,6 +160,7 @@ impl ModelFeatures {
             assumed_dims: Vec::new(),
             activation_memory_bytes: None,
             memory_access_bytes: None,
+            normalization_work: None,
             depth: None,
             inputs: Vec::new(),
             outputs: Vec::new(),

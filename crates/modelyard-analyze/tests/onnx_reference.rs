@@ -154,3 +154,22 @@ fn mnist_counts_are_exact() {
     // Peak: conv1's 8×28×28 output and its Relu's output, live together (the input is freed).
     assert_eq!(f.activation_memory_bytes, Some((6_272 + 6_272) * 4));
 }
+
+#[test]
+fn normalization_work_counts_only_what_cannot_fold_into_a_convolution() {
+    let work = |file: &str| {
+        analyze_path(&data(file))
+            .unwrap_or_else(|e| panic!("{file}: {e}"))
+            .normalization_work
+            .expect("normalization work")
+    };
+    // Every batch norm of ResNet-50 follows a convolution; MNIST has none.
+    assert_eq!(work("light_resnet50.onnx"), 0);
+    assert_eq!(work("mnist-8.onnx"), 0);
+    // GoogLeNet's two LRNs (size 5) over 64 and 192 channels of 55×55.
+    assert_eq!(work("light_inception_v1.onnx"), 5 * (64 + 192) * 55 * 55);
+    // DenseNet-121 normalises every concatenation before its next convolution: at least the
+    // 58 concatenations' outputs, the smallest being 1024×7×7 values.
+    let dense = work("light_densenet121.onnx");
+    assert!(dense > 58 * 1024 * 7 * 7, "densenet {dense}");
+}

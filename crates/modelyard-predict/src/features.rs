@@ -21,6 +21,10 @@ pub struct Structure {
     /// Bytes all ops read and write for one sample (inputs, weights, outputs).
     #[serde(default)]
     pub memory_access_bytes: f64,
+    /// Element visits of normalisation ops that run as passes of their own, for one sample
+    /// (the analyser's `normalization_work`).
+    #[serde(default)]
+    pub normalization_work: f64,
     /// Numbers in one sample's input tensor.
     #[serde(default)]
     pub input_elements: f64,
@@ -106,6 +110,13 @@ pub struct Node {
     pub gflops: f64,
     /// Memory bandwidth in GB/s.
     pub memory_gbs: f64,
+}
+
+impl Node {
+    /// A GPU node (any class but `cpu`).
+    pub fn is_gpu(&self) -> bool {
+        self.class != "cpu"
+    }
 }
 
 /// Everything one prediction is made from.

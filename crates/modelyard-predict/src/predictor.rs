@@ -1,13 +1,14 @@
 //! The predictor: learned coefficients per class (node class × kind of work), refitted as jobs
-//! finish, falling back to the fit pooled over node classes and then to the analytic prior.
+//! finish, falling back to the fit pooled over the node classes of its kind (CPU or GPU) and
+//! then to the analytic prior of that kind.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 use crate::features::{Features, Work};
-use crate::fit::{Gram, LAMBDA};
-use crate::terms::{dot, terms, K, PRIOR};
+use crate::fit::{Gram, DISPATCH_BELIEF, LAMBDA};
+use crate::terms::{dot, prior, terms, K};
 
 /// A class needs this many finished jobs before it gets coefficients of its own.
 pub const MIN_CLASS_OBSERVATIONS: usize = K;
@@ -57,28 +58,30 @@ pub struct Fit {
 }
 
 impl Fit {
-    fn prior() -> Fit {
+    fn prior(gpu: bool) -> Fit {
         Fit {
-            coefficients: PRIOR,
+            coefficients: prior(gpu),
             band: PRIOR_BAND,
             observations: 0,
         }
     }
 
     /// Fits `obs` (terms, seconds) and measures the band by leaving each of the newest out.
-    fn of(obs: &[([f64; K], f64)]) -> Fit {
+    fn of(obs: &[([f64; K], f64)], gpu: bool) -> Fit {
+        let prior = prior(gpu);
+        let dispatch = if gpu { LAMBDA } else { DISPATCH_BELIEF };
         let mut g = Gram::default();
         for (x, y) in obs {
             g.update(x, *y, 1.0);
         }
-        let coefficients = g.solve(&PRIOR, LAMBDA);
+        let coefficients = g.solve(&prior, LAMBDA, dispatch);
         let mut ratios: Vec<f64> = obs
             .iter()
             .rev()
             .take(BAND_SAMPLE)
             .map(|(x, y)| {
                 g.update(x, *y, -1.0);
-                let c = g.solve(&coefficients, LAMBDA);
+                let c = g.solve(&coefficients, LAMBDA, dispatch);
                 g.update(x, *y, 1.0);
                 (y / dot(&c, x).max(1e-9)).ln()
             })
@@ -114,7 +117,8 @@ impl Fit {
 pub struct Predictor {
     observations: Vec<Observation>,
     classes: BTreeMap<String, Fit>,
-    pooled: BTreeMap<Work, Fit>,
+    /// Keyed by (GPU node, kind of work).
+    pooled: BTreeMap<(bool, Work), Fit>,
 }
 
 impl Predictor {
@@ -147,24 +151,28 @@ impl Predictor {
         }
         let class = obs.features.class();
         let work = obs.features.workload.work;
+        let gpu = obs.features.node.is_gpu();
         self.observations.push(obs);
-        self.refit(&class, work);
+        self.refit(&class, gpu, work);
     }
 
     fn refit_all(&mut self) {
-        let mut keys: Vec<(String, Work)> = self
+        let mut keys: Vec<(String, bool, Work)> = self
             .observations
             .iter()
-            .map(|o| (o.features.class(), o.features.workload.work))
+            .map(|o| {
+                let f = &o.features;
+                (f.class(), f.node.is_gpu(), f.workload.work)
+            })
             .collect();
         keys.sort_by(|a, b| a.0.cmp(&b.0));
         keys.dedup_by(|a, b| a.0 == b.0);
-        for (class, work) in keys {
-            self.refit(&class, work);
+        for (class, gpu, work) in keys {
+            self.refit(&class, gpu, work);
         }
     }
 
-    fn refit(&mut self, class: &str, work: Work) {
+    fn refit(&mut self, class: &str, gpu: bool, work: Work) {
         let of = |pick: &dyn Fn(&Features) -> bool| -> Vec<([f64; K], f64)> {
             self.observations
                 .iter()
@@ -173,12 +181,12 @@ impl Predictor {
                 .collect()
         };
         let mine = of(&|f| f.class() == class);
-        let all = of(&|f| f.workload.work == work);
+        let all = of(&|f| f.workload.work == work && f.node.is_gpu() == gpu);
         if mine.len() >= MIN_CLASS_OBSERVATIONS {
-            self.classes.insert(class.to_owned(), Fit::of(&mine));
+            self.classes.insert(class.to_owned(), Fit::of(&mine, gpu));
         }
         if all.len() >= MIN_POOLED_OBSERVATIONS {
-            self.pooled.insert(work, Fit::of(&all));
+            self.pooled.insert((gpu, work), Fit::of(&all, gpu));
         }
     }
 
@@ -186,10 +194,10 @@ impl Predictor {
     pub fn fit_for(&self, f: &Features) -> (Fit, Basis) {
         if let Some(fit) = self.classes.get(&f.class()) {
             (fit.clone(), Basis::Class)
-        } else if let Some(fit) = self.pooled.get(&f.workload.work) {
+        } else if let Some(fit) = self.pooled.get(&(f.node.is_gpu(), f.workload.work)) {
             (fit.clone(), Basis::Pooled)
         } else {
-            (Fit::prior(), Basis::Prior)
+            (Fit::prior(f.node.is_gpu()), Basis::Prior)
         }
     }
 
@@ -200,7 +208,7 @@ impl Predictor {
 
     /// What the prior alone predicts.
     pub fn prior(f: &Features) -> Prediction {
-        Fit::prior().predict(f, Basis::Prior)
+        Fit::prior(f.node.is_gpu()).predict(f, Basis::Prior)
     }
 }
 
@@ -219,6 +227,7 @@ mod tests {
                 other_ops: 40.0,
                 activation_bytes: 1e6,
                 memory_access_bytes: 4e7,
+                normalization_work: 0.0,
                 input_elements: 3.0 * 224.0 * 224.0,
             },
             workload: Workload::evaluation(samples, 1.0),
@@ -261,7 +270,16 @@ mod tests {
             "prior error {}",
             err(&before)
         );
-        // Another node class of the same kind of work borrows the pooled fit.
+        // CPU runs teach a GPU nothing; another GPU class borrows the fit pooled over GPUs.
+        assert_eq!(p.predict(&job(3e9, 50.0, "h100")).basis, Basis::Prior);
+        for macs in [1e8, 1e9, 4e9] {
+            let f = job(macs, 20.0, "a100");
+            let seconds = truth(&f);
+            p.observe(Observation {
+                features: f,
+                seconds,
+            });
+        }
         assert_eq!(p.predict(&job(3e9, 50.0, "h100")).basis, Basis::Pooled);
     }
 

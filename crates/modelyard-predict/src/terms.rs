@@ -4,18 +4,38 @@
 use crate::features::Features;
 
 /// Number of terms.
-pub const K: usize = 10;
+pub const K: usize = 11;
 
 /// Nominal seconds per dispatched op per batch.
 const DISPATCH_S: f64 = 10e-6;
 /// Nominal seconds of framework overhead per batch (the step loop, data hand-off).
 const BATCH_S: f64 = 1e-3;
+/// Nominal seconds per element visit of a normalisation pass of its own.
+const NORM_S: f64 = 1e-9;
 
 /// Prior coefficients: work ÷ throughput × efficiency + overhead, for the terms whose rates are
 /// known before any job ran. A process starts in a tenth of a second; weights load and pack at a
 /// tenth of memory bandwidth; compute runs at the calibrated (or peak) GFLOP/s; every op's
-/// memory traffic at nominal bandwidth. The other terms start at zero and are learned.
-pub const PRIOR: [f64; K] = [0.1, 10.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0];
+/// memory traffic at nominal bandwidth; a normalisation pass visits an element a nanosecond.
+/// The other terms start at zero and are learned.
+const PRIOR: [f64; K] = [0.1, 10.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0];
+
+/// The per-op dispatch terms (weighted layers, other ops).
+pub const DISPATCH: [usize; 2] = [4, 5];
+
+/// The prior coefficients on a CPU or a GPU node. They differ in what an op costs beyond its
+/// work: a GPU runtime launches a kernel per op (about the nominal 10 µs from an eager
+/// framework), while a CPU runtime runs a compiled plan whose per-op cost is lost in the work.
+/// On CPU nodes the fit holds these two coefficients near the prior (`fit::DISPATCH_BELIEF`).
+pub fn prior(gpu: bool) -> [f64; K] {
+    let mut p = PRIOR;
+    if gpu {
+        for k in DISPATCH {
+            p[k] = 1.0;
+        }
+    }
+    p
+}
 
 /// The terms of one prediction.
 pub fn terms(f: &Features) -> [f64; K] {
@@ -39,6 +59,7 @@ pub fn terms(f: &Features) -> [f64; K] {
         batches * BATCH_S,
         // A batch's activations outgrow the caches: traffic per sample grows with the batch.
         reps * w.samples.max(0.0) * s.activation_bytes * w.batch_size.max(1.0) / bw,
+        reps * w.samples.max(0.0) * s.normalization_work * NORM_S,
     ]
 }
 
@@ -62,6 +83,7 @@ mod tests {
                 other_ops: 20.0,
                 activation_bytes: 1e6,
                 memory_access_bytes: 4e7,
+                normalization_work: 0.0,
                 input_elements: 1000.0,
             },
             workload: Workload {

@@ -90,6 +90,31 @@ pub fn is_view(op: &str) -> bool {
     )
 }
 
+/// The window a normalisation node reads per output element when it runs as a pass of its own
+/// (LRN: `size` channels), 0 for a node that is no normalisation or that a runtime folds into
+/// the op before it (`before`): a batch norm after a convolution or dense layer.
+pub fn unfused_norm_window(n: &NodeProto, before: Option<&str>) -> u64 {
+    let op = n.op_type.as_str();
+    if category(op) != OpCategory::Normalization {
+        return 0;
+    }
+    match op {
+        "LRN" => attr_int(n, "size")
+            .and_then(|s| u64::try_from(s).ok())
+            .unwrap_or(5)
+            .max(1),
+        "BatchNormalization"
+            if matches!(
+                before,
+                Some("Conv" | "ConvTranspose" | "Gemm" | "MatMul" | "FusedMatMul")
+            ) =>
+        {
+            0
+        }
+        _ => 1,
+    }
+}
+
 /// (MACs, FLOPs) of one node; `ins`/`outs` hold the known values of its inputs and outputs.
 pub fn node_cost(n: &NodeProto, ins: &[Option<&Value>], outs: &[Value]) -> (u64, u64) {
     let op = n.op_type.as_str();

@@ -166,7 +166,7 @@ pub fn analyze_onnx_bytes(bytes: &[u8]) -> Result<ModelFeatures, AnalyzeError> {
         );
     }
 
-    let (mut macs, mut flops, mut traffic) = (0u64, 0u64, 0u64);
+    let (mut macs, mut flops, mut traffic, mut norm_work) = (0u64, 0u64, 0u64, 0u64);
     let mut failures: Vec<String> = Vec::new();
     let mut depth = vec![0u64; g.nodes.len()];
     let weight_nodes = &params.weight_nodes;
@@ -216,6 +216,15 @@ pub fn analyze_onnx_bytes(bytes: &[u8]) -> Result<ModelFeatures, AnalyzeError> {
                             + outs.iter().map(bytes).sum::<u64>();
                         traffic = traffic.saturating_add(moved);
                     }
+                    if let Some(out) = outs.first() {
+                        let before = n
+                            .input
+                            .first()
+                            .and_then(|x| g.producer.get(x.as_str()))
+                            .map(|&p| g.nodes[p].op_type.as_str());
+                        let w = cost::unfused_norm_window(n, before);
+                        norm_work = norm_work.saturating_add(out.elements().saturating_mul(w));
+                    }
                 }
                 for (name, v) in n.output.iter().zip(outs) {
                     if !name.is_empty() {
@@ -244,6 +253,7 @@ pub fn analyze_onnx_bytes(bytes: &[u8]) -> Result<ModelFeatures, AnalyzeError> {
     f.macs_per_sample = Some(macs / batch);
     f.flops_per_sample = Some(flops / batch);
     f.memory_access_bytes = Some(traffic / batch);
+    f.normalization_work = Some(norm_work / batch);
     f.depth = depth.iter().max().copied();
     f.activation_memory_bytes = Some(peak_activations(&g, &values, &params.names, &real_inputs));
     f.parameters = params.stats;

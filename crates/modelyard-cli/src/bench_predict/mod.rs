@@ -105,13 +105,29 @@ fn leave_one_out(
     key: impl Fn(&Labeled) -> &str,
 ) -> Vec<Score> {
     let groups: BTreeSet<&str> = runs.iter().map(&key).collect();
+    let folds = groups
+        .into_iter()
+        .map(|g| {
+            let (test, train): (Vec<&Labeled>, Vec<&Labeled>) =
+                runs.iter().partition(|l| key(l) == g);
+            (train, test)
+        })
+        .collect();
+    score(data, split, folds)
+}
+
+/// Fits on each fold's training runs and scores every predictor on its test runs.
+fn score(
+    data: &'static str,
+    split: &'static str,
+    folds: Vec<(Vec<&Labeled>, Vec<&Labeled>)>,
+) -> Vec<Score> {
     let mut errors: Vec<Vec<f64>> = vec![Vec::new(); PREDICTORS.len()];
     let mut inside = [0usize; 2];
-    for g in groups {
-        let train: Vec<&Labeled> = runs.iter().filter(|l| key(l) != g).collect();
+    for (train, tests) in folds {
         let predictor =
             Predictor::from_observations(train.iter().map(|l| l.obs.clone()).collect::<Vec<_>>());
-        for test in runs.iter().filter(|l| key(l) == g) {
+        for test in tests {
             let y = test.obs.seconds;
             let learned = predictor.predict(&test.obs.features);
             let prior = Predictor::prior(&test.obs.features);
@@ -196,6 +212,46 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
             &runs,
             |l| &l.node,
         ));
+        // A GPU none of the published runs saw, measured here with the same protocol
+        // (scripts/gpu-step-times.py on an H100): fit on all four published GPUs, predict it.
+        let measured_dir = repo_root().join("data/runtime-measured");
+        if measured_dir.is_dir() {
+            let measured = published::load(&measured_dir, &models)?;
+            notes.push(format!(
+                "new GPU: {} median step times measured here on {} (data/runtime-measured/), \
+                 predicted from the four published GPUs' runs",
+                measured.len(),
+                measured
+                    .iter()
+                    .map(|l| l.node.as_str())
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+            let train: Vec<&Labeled> = runs.iter().collect();
+            let test: Vec<&Labeled> = measured.iter().collect();
+            scores.extend(score(
+                "published",
+                "new GPU (H100, measured)",
+                vec![(train, test)],
+            ));
+            // The same GPU once it has run a third of the models (every third, both kinds of
+            // work: enough for a fit of its own), predicting the other two thirds.
+            let mut names: Vec<&str> = measured.iter().map(|l| l.model.as_str()).collect();
+            names.sort();
+            names.dedup();
+            let seen: BTreeSet<&str> = names.iter().copied().step_by(3).collect();
+            let (known, unseen): (Vec<&Labeled>, Vec<&Labeled>) = measured
+                .iter()
+                .partition(|l| seen.contains(l.model.as_str()));
+            let train: Vec<&Labeled> = runs.iter().chain(known).collect();
+            scores.extend(score(
+                "published",
+                "H100 after 1/3 of models",
+                vec![(train, unseen)],
+            ));
+        }
     }
     if opts.live {
         let (runs, online, note) = match &opts.runs {

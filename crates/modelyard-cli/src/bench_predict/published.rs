@@ -78,6 +78,7 @@ fn structures(models_dir: &Path) -> anyhow::Result<Vec<(String, Structure, &'sta
             other_ops,
             activation_bytes: 0.0,
             memory_access_bytes: 0.0,
+            normalization_work: 0.0,
             input_elements: 3.0 * 224.0 * 224.0,
         };
         let onnx = ONNX.iter().find(|(n, _)| *n == name).map(|(_, f)| f);

@@ -50,6 +50,7 @@ pub fn structure_of(f: &ModelFeatures) -> Structure {
         other_ops: (all - count(&weighted)).max(0.0),
         activation_bytes: f.activation_memory_bytes.unwrap_or(0) as f64,
         memory_access_bytes: f.memory_access_bytes.unwrap_or(0) as f64,
+        normalization_work: f.normalization_work.unwrap_or(0) as f64,
         input_elements,
     }
 }
