@@ -4,6 +4,11 @@
 //! pickles are scanned and never executed, and archives are read with a cap on what they
 //! expand to. See the crate README for the counting conventions.
 
+/// The analyser's version, stored with every analysis. Raised whenever what it reports changes
+/// (a new feature, a different count), so that a hub re-analyses files an older version did.
+/// 2: memory-access bytes and normalisation work per sample.
+pub const ANALYZER_VERSION: i64 = 2;
+
 mod diff;
 mod dtype;
 mod error;

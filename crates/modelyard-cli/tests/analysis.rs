@@ -70,6 +70,12 @@ async fn analysed(s: &Server, repo: &str, rev: &str, token: Option<&str>) -> Val
     }
 }
 
+/// SHA-256 of a local file, hex.
+fn sha256_of(path: &Path) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(std::fs::read(path).unwrap()))
+}
+
 async fn compare(s: &Server, a: &str, b: &str, token: Option<&str>) -> reqwest::Response {
     s.req(reqwest::Method::GET, "/api/compare/structure", token)
         .query(&[("a", a), ("b", b)])
@@ -360,4 +366,51 @@ fn analyze_and_diff_work_offline_on_local_files() {
     assert_eq!(d["verdict"], "different_architecture");
     let missing = run(&["analyze", "/nonexistent/model.onnx"]);
     assert!(!missing.status.success());
+}
+
+#[tokio::test]
+async fn analyses_by_an_older_analyser_are_redone() {
+    let s = Server::start();
+    let a = s.user("alice");
+    // What an older hub left behind: an analysis of this very file by analyser version 1,
+    // without the features the current one reports.
+    let store = modelyard_store::Store::connect(&format!(
+        "sqlite://{}",
+        s.data_dir().join("modelyard.db").display()
+    ))
+    .await
+    .unwrap();
+    let sha = sha256_of(&mnist());
+    let stale = serde_json::json!({"format": "onnx", "parameters": {"total": 1}});
+    store
+        .put_analysis(&modelyard_store::NewAnalysis {
+            sha256: &sha,
+            status: modelyard_store::AnalysisStatus::Ok,
+            format: Some("onnx"),
+            features: Some(&stale),
+            error: None,
+            analyzer_version: 1,
+        })
+        .await
+        .unwrap();
+    push(&s, &a, "alice/mnist", &mnist(), "mnist-8.onnx", false);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let f = loop {
+        let v = analysed(&s, "alice/mnist", "main", None).await;
+        let f = v["files"][0].clone();
+        if f["analyzer_version"] != 1 {
+            break f;
+        }
+        assert!(Instant::now() < deadline, "never re-analysed: {f}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(f["sha256"], sha);
+    assert_eq!(f["analyzer_version"], modelyard_analyze::ANALYZER_VERSION);
+    assert_eq!(f["features"]["parameters"]["total"], 5994);
+    assert_eq!(f["features"]["normalization_work"], 0);
+    assert!(
+        f["features"]["memory_access_bytes"].as_u64().unwrap() > 0,
+        "{f}"
+    );
+    assert_eq!(f["attempts"], 2, "the old result counted, then replaced");
 }

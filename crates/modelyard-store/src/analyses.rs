@@ -44,8 +44,11 @@ pub struct AnalysisRow {
     pub format: Option<String>,
     pub features: Option<serde_json::Value>,
     pub error: Option<String>,
-    /// How many times this content was analysed: 1 unless two analyses raced.
+    /// How many times this content was analysed: 1 unless two analyses raced or a newer
+    /// analyser replaced the result.
     pub attempts: i64,
+    /// The version of the analyser that produced it.
+    pub analyzer_version: i64,
     pub created_at: i64,
 }
 
@@ -64,6 +67,7 @@ impl AnalysisRow {
                 .map_err(|e| StoreError::Invalid(format!("stored analysis JSON: {e}")))?,
             error: r.try_get("error")?,
             attempts: r.try_get("attempts")?,
+            analyzer_version: r.try_get("analyzer_version")?,
             created_at: r.try_get("created_at")?,
         })
     }
@@ -77,6 +81,7 @@ pub struct NewAnalysis<'a> {
     pub format: Option<&'a str>,
     pub features: Option<&'a serde_json::Value>,
     pub error: Option<&'a str>,
+    pub analyzer_version: i64,
 }
 
 impl Store {
@@ -89,15 +94,21 @@ impl Store {
         row.map(|r| AnalysisRow::from_row(&r)).transpose()
     }
 
-    /// Stores the analysis of a content hash. The first result wins: a second put for the
-    /// same hash keeps the stored result and only counts the attempt. Returns whether this
-    /// put stored its result.
+    /// Stores the analysis of a content hash. The first result of an analyser version wins: a
+    /// second put for the same hash keeps the stored result and only counts the attempt,
+    /// unless it comes from a newer analyser, whose result replaces the older one. Returns
+    /// whether this put stored its result.
     pub async fn put_analysis(&self, a: &NewAnalysis<'_>) -> Result<bool> {
         let features = a.features.map(|f| f.to_string());
         let now = now_ms();
         let done = sqlx::query(
-            "INSERT INTO analyses (sha256, status, format, features, error, attempts, created_at) \
-             VALUES ($1, $2, $3, $4, $5, 1, $6) ON CONFLICT (sha256) DO NOTHING",
+            "INSERT INTO analyses \
+             (sha256, status, format, features, error, attempts, created_at, analyzer_version) \
+             VALUES ($1, $2, $3, $4, $5, 1, $6, $7) ON CONFLICT (sha256) DO UPDATE SET \
+             status = excluded.status, format = excluded.format, features = excluded.features, \
+             error = excluded.error, created_at = excluded.created_at, \
+             analyzer_version = excluded.analyzer_version, attempts = analyses.attempts + 1 \
+             WHERE analyses.analyzer_version < excluded.analyzer_version",
         )
         .bind(a.sha256)
         .bind(a.status.as_str())
@@ -105,6 +116,7 @@ impl Store {
         .bind(features)
         .bind(a.error)
         .bind(now)
+        .bind(a.analyzer_version)
         .execute(&self.pool)
         .await?;
         if done.rows_affected() == 1 {
@@ -167,6 +179,7 @@ mod tests {
             format: Some("onnx"),
             features: Some(&features),
             error: None,
+            analyzer_version: 2,
         };
         assert!(store.put_analysis(&first).await.unwrap());
         let got = store.analysis(&sha).await.unwrap().unwrap();
@@ -187,6 +200,21 @@ mod tests {
         assert_eq!(again.created_at, got.created_at);
         assert_eq!(again.attempts, 2);
 
+        // A newer analyser's result replaces it; an older one's after that does not.
+        let newer = NewAnalysis {
+            analyzer_version: 3,
+            ..second
+        };
+        assert!(store.put_analysis(&newer).await.unwrap());
+        let replaced = store.analysis(&sha).await.unwrap().unwrap();
+        assert_eq!(replaced.status, AnalysisStatus::Error);
+        assert_eq!(replaced.analyzer_version, 3);
+        assert_eq!(replaced.attempts, 3);
+        assert!(!store.put_analysis(&first).await.unwrap());
+        let kept = store.analysis(&sha).await.unwrap().unwrap();
+        assert_eq!(kept.analyzer_version, 3);
+        assert_eq!(kept.status, AnalysisStatus::Error);
+
         let bad = "b".repeat(64);
         store
             .put_analysis(&NewAnalysis {
@@ -195,6 +223,7 @@ mod tests {
                 format: None,
                 features: None,
                 error: Some("not an ONNX model"),
+                analyzer_version: 2,
             })
             .await
             .unwrap();

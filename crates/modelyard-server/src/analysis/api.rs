@@ -31,6 +31,7 @@ fn file_json(t: &Target, row: Option<&AnalysisRow>) -> Value {
             .unwrap_or_default(),
         "analyzed_at": row.map(|r| fmt_date(r.created_at)),
         "attempts": row.map_or(0, |r| r.attempts),
+        "analyzer_version": row.map(|r| r.analyzer_version),
     })
 }
 

@@ -104,7 +104,7 @@ pub(super) async fn enqueue(state: &AppState, targets: &[Target], wait: bool) ->
     };
     let mut queued = 0;
     for t in targets {
-        if matches!(state.store.analysis(&t.key).await, Ok(Some(_))) {
+        if analysed_by_this_version(state, &t.key).await {
             continue;
         }
         let fresh = queue
@@ -132,9 +132,18 @@ pub(super) async fn enqueue(state: &AppState, targets: &[Target], wait: bool) ->
     queued
 }
 
+/// Whether the file already has an analysis by this analyser (or a newer one: replicas of
+/// mixed versions during an upgrade). One by an older analyser is redone.
+async fn analysed_by_this_version(state: &AppState, key: &str) -> bool {
+    matches!(
+        state.store.analysis(key).await,
+        Ok(Some(a)) if a.analyzer_version >= modelyard_analyze::ANALYZER_VERSION
+    )
+}
+
 /// Analyses one target and stores the outcome; failures of the file become stored errors.
 async fn run(state: &AppState, t: &Target) {
-    if matches!(state.store.analysis(&t.key).await, Ok(Some(_))) {
+    if analysed_by_this_version(state, &t.key).await {
         return;
     }
     let started = std::time::Instant::now();
@@ -173,6 +182,7 @@ async fn run(state: &AppState, t: &Target) {
             format: format.as_deref(),
             features: features.as_ref(),
             error: error.as_deref(),
+            analyzer_version: modelyard_analyze::ANALYZER_VERSION,
         })
         .await;
     match stored {
