@@ -1,6 +1,7 @@
 //! The web experience in a real browser: headless Chromium driven through chromedriver
 //! (Debian's `chromium` and `chromium-driver`; `scripts/services` installs them when missing).
-//! Signs up through the form, looks at a model's structure panel, asks the evaluate form for a
+//! Signs up through the form, creates a model repository and uploads its files through the
+//! pages, looks at its structure panel, asks the evaluate form for a
 //! prediction, watches an evaluation finish live on its job page, finds the model on the
 //! leaderboard, compares two models, and checks that a card's scripts never run. Every page
 //! visited is saved as a PNG under `target/browser-screenshots/`.
@@ -148,6 +149,8 @@ async fn a_researcher_in_a_real_browser() {
     let Some((_driver, port, chromium)) = chromedriver() else {
         return;
     };
+    // Screenshots of an earlier run (whose pages may have been named differently) go first.
+    let _ = std::fs::remove_dir_all(shots_dir());
     let s = Server::start();
     let _w = worker(&s, "w1");
     let c = browser(port, &chromium).await;
@@ -165,7 +168,53 @@ async fn a_researcher_in_a_real_browser() {
     assert!(header.text().await.unwrap().contains("alice"));
     shot(&c, "02-home").await;
 
-    // Models and a dataset arrive through the CLI with a token from the log-in API.
+    // A model repository created and filled through the pages.
+    c.goto(&format!("{}/new", s.url)).await.unwrap();
+    let form = c.form(Locator::Css("#new-repo")).await.unwrap();
+    form.set_by_name("name", "mnist-cnn").await.unwrap();
+    shot(&c, "03-new-repo").await;
+    form.submit().await.unwrap();
+    c.wait()
+        .for_element(Locator::Css("#upload input[type=file]"))
+        .await
+        .unwrap();
+    assert_eq!(
+        c.current_url().await.unwrap().path(),
+        "/alice/mnist-cnn",
+        "created and opened"
+    );
+    let onnx = std::fs::read(mnist_fixtures().join("mnist-8.onnx")).unwrap();
+    let card_of = |name: &str| {
+        format!("---\npipeline_tag: image-classification\n---\n# {name}\n\nA small CNN.\n")
+    };
+    let card = card_of("mnist-cnn");
+    let local = folder(&[("mnist-8.onnx", &onnx), ("README.md", card.as_bytes())]);
+    let chosen = ["mnist-8.onnx", "README.md"]
+        .map(|f| local.path().join(f).display().to_string())
+        .join("\n");
+    c.find(Locator::Css("#upload input[type=file]"))
+        .await
+        .unwrap()
+        .send_keys(&chosen)
+        .await
+        .unwrap();
+    c.find(Locator::Css("#upload input[name=message]"))
+        .await
+        .unwrap()
+        .send_keys("Upload the trained CNN")
+        .await
+        .unwrap();
+    shot(&c, "04-upload").await;
+    c.find(Locator::Css("#upload button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let text = until_text(&c, &s, "/alice/mnist-cnn", "Upload the trained CNN").await;
+    assert!(text.contains("mnist-8.onnx"), "{text}");
+
+    // Another model and a dataset arrive through the CLI with a token from the log-in API.
     let login: Value = s
         .req(reqwest::Method::POST, "/api/login", None)
         .json(&json!({"username": "alice", "password": "long enough pw"}))
@@ -176,19 +225,15 @@ async fn a_researcher_in_a_real_browser() {
         .await
         .unwrap();
     let token = login["token"].as_str().unwrap().to_owned();
-    let onnx = std::fs::read(mnist_fixtures().join("mnist-8.onnx")).unwrap();
-    for name in ["mnist-cnn", "mnist-twin"] {
-        let card =
-            format!("---\npipeline_tag: image-classification\n---\n# {name}\n\nA small CNN.\n");
-        let m = folder(&[("mnist-8.onnx", &onnx), ("README.md", card.as_bytes())]);
-        push(&s, &token, m.path(), &format!("alice/{name}"), false);
-    }
+    let twin = card_of("mnist-twin");
+    let m = folder(&[("mnist-8.onnx", &onnx), ("README.md", twin.as_bytes())]);
+    push(&s, &token, m.path(), "alice/mnist-twin", false);
     push_mnist_digits(&s, &token, "alice/digits");
 
     // The structure panel, once the analysis has run.
     let text = until_text(&c, &s, "/alice/mnist-cnn", "MACs per sample").await;
     assert!(text.contains("A small CNN."), "the card renders: {text}");
-    shot(&c, "03-model-structure").await;
+    shot(&c, "05-model-structure").await;
 
     // The evaluate form predicts before anything runs.
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -232,7 +277,7 @@ async fn a_researcher_in_a_real_browser() {
         assert!(Instant::now() < deadline, "no prediction: {text}");
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    shot(&c, "04-evaluate-prediction").await;
+    shot(&c, "06-evaluate-prediction").await;
 
     // Submitted from the page, the evaluation finishes live on its job page: the state
     // changes without a reload.
@@ -268,14 +313,14 @@ async fn a_researcher_in_a_real_browser() {
         page.contains("Predicted about"),
         "the job page shows its prediction: {page}"
     );
-    shot(&c, "05-job-finished-live").await;
+    shot(&c, "07-job-finished-live").await;
 
     // The leaderboard ranks it; a second model makes a comparison.
     let twin = evaluate(&s, &token, "alice/mnist-twin").await;
     assert_eq!(wait_job(&s, &token, twin).await["state"], "succeeded");
     let board = until_text(&c, &s, "/leaderboards/alice/digits", "alice/mnist-twin").await;
     assert!(board.contains("alice/mnist-cnn"), "{board}");
-    shot(&c, "06-leaderboard").await;
+    shot(&c, "08-leaderboard").await;
     let compare = until_text(
         &c,
         &s,
@@ -284,7 +329,7 @@ async fn a_researcher_in_a_real_browser() {
     )
     .await;
     assert!(compare.contains("alice/mnist-cnn"), "{compare}");
-    shot(&c, "07-compare").await;
+    shot(&c, "09-compare").await;
 
     // A card's scripts never run: sanitized away, and forbidden by the page's policy anyway.
     let evil = folder(&[(
@@ -299,14 +344,14 @@ async fn a_researcher_in_a_real_browser() {
         .await
         .unwrap();
     assert_eq!(pwned, json!(true), "a script from the card ran");
-    shot(&c, "08-card-without-scripts").await;
+    shot(&c, "10-card-without-scripts").await;
 
     // The cluster page and the jobs list.
     c.goto(&format!("{}/cluster", s.url)).await.unwrap();
     assert!(body_text(&c).await.contains("w1"));
-    shot(&c, "09-cluster").await;
+    shot(&c, "11-cluster").await;
     c.goto(&format!("{}/jobs", s.url)).await.unwrap();
-    shot(&c, "10-jobs").await;
+    shot(&c, "12-jobs").await;
     let nodes = json(&s, "/api/cluster/nodes", Some(&token)).await;
     assert_eq!(nodes.as_array().unwrap().len(), 1);
     c.close().await.unwrap();

@@ -205,3 +205,157 @@ async fn sessions_jobs_pages_and_cluster_page() {
     assert_eq!(out.status(), 303);
     assert_eq!(page(&s, "/jobs", Some(&alice)).await.status(), 303);
 }
+
+/// The CSRF token of the first form on a page.
+fn csrf_of(html: &str) -> String {
+    let at = html
+        .find(r#"name="csrf" value=""#)
+        .unwrap_or_else(|| panic!("a form with a CSRF field in {html}"))
+        + 19;
+    html[at..].split('"').next().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn repositories_are_created_and_filled_from_the_browser() {
+    use reqwest::multipart::{Form, Part};
+    let s = Server::start();
+    let login = page(&s, "/new", None).await;
+    assert_eq!(login.status(), 303);
+    assert_eq!(login.headers()["location"], "/login?next=/new");
+
+    let alice = sign_up(&s, "alice").await;
+    let form = page(&s, "/new", Some(&alice)).await.text().await.unwrap();
+    let csrf = csrf_of(&form);
+    let create = |name: &'static str, csrf: String| {
+        no_redirects()
+            .post(format!("{}/new", s.url))
+            .header("cookie", &alice)
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("kind", "model"),
+                ("name", name),
+                ("private", "1"),
+            ])
+            .send()
+    };
+    let made = create("digits", csrf.clone()).await.unwrap();
+    assert_eq!(made.status(), 303);
+    assert_eq!(made.headers()["location"], "/alice/digits");
+    // A taken name shows the form again with the reason; a forged token creates nothing.
+    let again = create("digits", csrf.clone()).await.unwrap();
+    assert_eq!(again.status(), 409);
+    let body = again.text().await.unwrap();
+    assert!(
+        body.contains("already exists") && body.contains("id=\"new-repo\""),
+        "{body}"
+    );
+    let forged = create("other", "f".repeat(64)).await.unwrap();
+    assert_eq!(forged.status(), 403);
+    // Private: nobody else sees it.
+    assert_eq!(page(&s, "/alice/digits", None).await.status(), 404);
+
+    let repo_page = page(&s, "/alice/digits", Some(&alice)).await;
+    let html = repo_page.text().await.unwrap();
+    assert!(
+        html.contains(r#"id="upload""#),
+        "the owner gets the upload form"
+    );
+    let csrf = csrf_of(&html);
+    let onnx = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/mnist/mnist-8.onnx"),
+    )
+    .unwrap();
+    let card = "---\nlicense: mit\n---\n# Digits\nUploaded from a browser.\n";
+    let upload = |csrf: &str, files: Vec<(&'static str, Vec<u8>)>| {
+        let mut form = Form::new()
+            .text("csrf", csrf.to_owned())
+            .text("message", "First files");
+        for (name, bytes) in files {
+            form = form.part("files", Part::bytes(bytes).file_name(name));
+        }
+        no_redirects()
+            .post(format!("{}/alice/digits/upload", s.url))
+            .header("cookie", &alice)
+            .multipart(form)
+            .send()
+    };
+    // Refused before anything is stored: a forged token, a traversing path.
+    let forged = upload(&"0".repeat(64), vec![("a.txt", b"x".to_vec())])
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+    let traversal = upload(&csrf, vec![("../../etc/passwd", b"x".to_vec())])
+        .await
+        .unwrap();
+    assert_eq!(traversal.status(), 400);
+
+    let done = upload(
+        &csrf,
+        vec![
+            ("README.md", card.as_bytes().to_vec()),
+            ("mnist-8.onnx", onnx.clone()),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(done.status(), 303);
+    assert_eq!(done.headers()["location"], "/alice/digits");
+
+    // Through the Hub API: one commit on top of the initial one, README regular, ONNX in LFS.
+    let tree: Value = s
+        .get("/api/models/alice/digits/tree/main", Some(&s.admin))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let entry = |p: &str| {
+        tree.as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["path"] == p)
+            .unwrap_or_else(|| panic!("{p} in {tree}"))
+            .clone()
+    };
+    assert!(entry("README.md")["lfs"].is_null(), "{tree}");
+    assert_eq!(entry("mnist-8.onnx")["size"], onnx.len());
+    use sha2::Digest;
+    assert_eq!(
+        entry("mnist-8.onnx")["lfs"]["oid"],
+        hex::encode(sha2::Sha256::digest(&onnx))
+    );
+    let commits: Value = s
+        .get("/api/models/alice/digits/commits/main", Some(&s.admin))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(commits.as_array().unwrap().len(), 2, "{commits}");
+    assert_eq!(commits[0]["title"], "First files");
+    let bytes = s
+        .get("/alice/digits/resolve/main/mnist-8.onnx", Some(&s.admin))
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(bytes.as_ref(), onnx.as_slice());
+    let shown = page(&s, "/alice/digits", Some(&alice))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(shown.contains("Uploaded from a browser.") && shown.contains("mnist-8.onnx"));
+
+    // Another user can neither see nor fill it.
+    let bob = sign_up(&s, "bob").await;
+    let bob_csrf = csrf_of(&page(&s, "/new", Some(&bob)).await.text().await.unwrap());
+    let mut form = Form::new().text("csrf", bob_csrf);
+    form = form.part("files", Part::bytes(b"x".to_vec()).file_name("x.txt"));
+    let theirs = no_redirects()
+        .post(format!("{}/alice/digits/upload", s.url))
+        .header("cookie", &bob)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(theirs.status(), 404);
+}

@@ -139,6 +139,19 @@ pub fn router(state: AppState) -> Router {
         .route("/datasets", get(web::browse_datasets))
         .route("/{ns}/{name}", get(web::model_page))
         .route("/{ns}/{name}/evaluate", post(web::evaluate_form))
+        .route(
+            "/new",
+            get(web::upload::new_repo_page).post(web::upload::new_repo),
+        )
+        // Each file's size is checked while it streams (`max_file_bytes`), not the body's.
+        .route(
+            "/{ns}/{name}/upload",
+            post(web::upload::upload_model).layer(axum::extract::DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/datasets/{ns}/{name}/upload",
+            post(web::upload::upload_dataset).layer(axum::extract::DefaultBodyLimit::disable()),
+        )
         .route("/datasets/{ns}/{name}", get(web::dataset_page))
         .route("/static/job-log.js", get(job_log_js))
         .fallback(fallback)

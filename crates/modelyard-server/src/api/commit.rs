@@ -70,7 +70,7 @@ pub async fn preupload(
 }
 
 /// Binary model and data formats always go through LFS, whatever their size.
-fn is_lfs_pattern(path: &str) -> bool {
+pub fn is_lfs_pattern(path: &str) -> bool {
     let lower = path.to_ascii_lowercase();
     [
         ".bin",

@@ -3,6 +3,7 @@
 pub mod jobs;
 pub mod results;
 pub mod session;
+pub mod upload;
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -38,6 +39,7 @@ pub fn templates() -> minijinja::Environment<'static> {
         ),
         ("error.html", include_str!("../../templates/error.html")),
         ("login.html", include_str!("../../templates/login.html")),
+        ("new.html", include_str!("../../templates/new.html")),
         ("jobs.html", include_str!("../../templates/jobs.html")),
         ("job.html", include_str!("../../templates/job.html")),
         ("cluster.html", include_str!("../../templates/cluster.html")),
@@ -497,6 +499,8 @@ async fn repo_page(
                 .filter(|_| auth.name().is_some())
                 .map(|s| crate::auth::csrf_token(&state, &s)),
             "base": state.base_url(&headers),
+            "can_write": auth.name() == Some(repo.owner.as_str()) || auth.is_admin(),
+            "upload_url": format!("{prefix}/upload"),
         }),
     )
 }
