@@ -390,6 +390,7 @@ async fn analyses_by_an_older_analyser_are_redone() {
             features: Some(&stale),
             error: None,
             analyzer_version: 1,
+            parameters: Some(1),
         })
         .await
         .unwrap();

@@ -346,12 +346,26 @@ async fn a_researcher_in_a_real_browser() {
     assert_eq!(pwned, json!(true), "a script from the card ran");
     shot(&c, "10-card-without-scripts").await;
 
+    // Browsing with filters: image classifiers under 10M parameters.
+    c.goto(&format!(
+        "{}/models?task=image-classification&params=0-10M",
+        s.url
+    ))
+    .await
+    .unwrap();
+    let listed = body_text(&c).await;
+    assert!(
+        listed.contains("alice/mnist-cnn") && !listed.contains("alice/evil"),
+        "{listed}"
+    );
+    shot(&c, "11-models-filtered").await;
+
     // The cluster page and the jobs list.
     c.goto(&format!("{}/cluster", s.url)).await.unwrap();
     assert!(body_text(&c).await.contains("w1"));
-    shot(&c, "11-cluster").await;
+    shot(&c, "12-cluster").await;
     c.goto(&format!("{}/jobs", s.url)).await.unwrap();
-    shot(&c, "12-jobs").await;
+    shot(&c, "13-jobs").await;
     let nodes = json(&s, "/api/cluster/nodes", Some(&token)).await;
     assert_eq!(nodes.as_array().unwrap().len(), 1);
     c.close().await.unwrap();

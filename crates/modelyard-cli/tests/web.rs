@@ -2,6 +2,8 @@
 
 mod common;
 
+use std::time::{Duration, Instant};
+
 use common::Server;
 use reqwest::redirect::Policy;
 use serde_json::{json, Value};
@@ -358,4 +360,86 @@ async fn repositories_are_created_and_filled_from_the_browser() {
         .await
         .unwrap();
     assert_eq!(theirs.status(), 404);
+}
+
+#[tokio::test]
+async fn models_are_browsed_by_task_library_license_and_size() {
+    let s = Server::start();
+    let token = s.user("alice");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        common::jobs::mnist_fixtures().join("mnist-8.onnx"),
+        dir.path().join("mnist-8.onnx"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("README.md"),
+        "---\npipeline_tag: image-classification\nlibrary_name: onnx\nlicense: mit\n---\n# CNN\n",
+    )
+    .unwrap();
+    common::jobs::push(&s, &token, dir.path(), "alice/cnn", false);
+    let plain = tempfile::tempdir().unwrap();
+    std::fs::write(
+        plain.path().join("README.md"),
+        "---\nlicense: apache-2.0\n---\n",
+    )
+    .unwrap();
+    common::jobs::push(&s, &token, plain.path(), "alice/notes", false);
+    // The size filter reads the stored analysis: wait for it.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let analysed = |v: Value| v["files"][0]["status"] == "ok";
+    while !analysed(common::jobs::json(&s, "/api/models/alice/cnn/analysis/main", None).await) {
+        assert!(Instant::now() < deadline, "analysis never finished");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let listed = |query: &'static str| {
+        let s = &s;
+        async move {
+            let html = page(s, &format!("/models?{query}"), None)
+                .await
+                .text()
+                .await
+                .unwrap();
+            (
+                html.contains("alice/cnn"),
+                html.contains("alice/notes"),
+                html,
+            )
+        }
+    };
+    assert!(matches!(listed("").await, (true, true, _)));
+    assert!(matches!(
+        listed("task=image-classification").await,
+        (true, false, _)
+    ));
+    assert!(matches!(listed("library=ONNX").await, (true, false, _)));
+    assert!(matches!(
+        listed("license=apache-2.0").await,
+        (false, true, _)
+    ));
+    // MNIST's 5,994 parameters are under 10M, not in 10M-100M.
+    let (cnn, notes, html) = listed("params=0-10M&sort=downloads").await;
+    assert!(cnn && !notes, "{html}");
+    assert!(
+        html.contains("<option value=\"0-10M\" selected>"),
+        "the form keeps it"
+    );
+    assert!(
+        html.contains("href=\"?params=0-10M&amp;sort=recent\""),
+        "sorting keeps it: {html}"
+    );
+    let (cnn, _, html) = listed("params=10M-100M").await;
+    assert!(!cnn && html.contains("id=\"no-match\""));
+    assert_eq!(page(&s, "/models?params=lots", None).await.status(), 400);
+    // The Hub API's list parameters narrow the same way.
+    let api = common::jobs::json(&s, "/api/models?pipeline_tag=image-classification", None).await;
+    let ids: Vec<&str> = api
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["alice/cnn"]);
+    let api = common::jobs::json(&s, "/api/models?parameters=1B-", None).await;
+    assert!(api.as_array().unwrap().is_empty());
 }

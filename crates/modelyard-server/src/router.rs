@@ -111,7 +111,7 @@ pub fn router(state: AppState) -> Router {
             get(files::resolve_file).layer(Extension(RepoKind::Dataset)),
         )
         .route("/", get(web::home))
-        .route("/models", get(web::browse_models))
+        .route("/models", get(web::browse::browse_models))
         .route(
             "/login",
             get(web::session::login_form).post(web::session::login),
@@ -136,7 +136,7 @@ pub fn router(state: AppState) -> Router {
         .route("/compare", get(web::results::compare_page))
         .route("/compare/runs", post(web::results::compare_runs_form))
         .route("/compare/chart.svg", get(web::results::compare_chart))
-        .route("/datasets", get(web::browse_datasets))
+        .route("/datasets", get(web::browse::browse_datasets))
         .route("/{ns}/{name}", get(web::model_page))
         .route("/{ns}/{name}/evaluate", post(web::evaluate_form))
         .route(

@@ -82,6 +82,8 @@ pub struct NewAnalysis<'a> {
     pub features: Option<&'a serde_json::Value>,
     pub error: Option<&'a str>,
     pub analyzer_version: i64,
+    /// The file's parameter count, for listings filtered by size.
+    pub parameters: Option<i64>,
 }
 
 impl Store {
@@ -103,10 +105,11 @@ impl Store {
         let now = now_ms();
         let done = sqlx::query(
             "INSERT INTO analyses \
-             (sha256, status, format, features, error, attempts, created_at, analyzer_version) \
-             VALUES ($1, $2, $3, $4, $5, 1, $6, $7) ON CONFLICT (sha256) DO UPDATE SET \
-             status = excluded.status, format = excluded.format, features = excluded.features, \
-             error = excluded.error, created_at = excluded.created_at, \
+             (sha256, status, format, features, error, attempts, created_at, analyzer_version, \
+             parameters) VALUES ($1, $2, $3, $4, $5, 1, $6, $7, $8) ON CONFLICT (sha256) \
+             DO UPDATE SET status = excluded.status, format = excluded.format, \
+             features = excluded.features, error = excluded.error, \
+             created_at = excluded.created_at, parameters = excluded.parameters, \
              analyzer_version = excluded.analyzer_version, attempts = analyses.attempts + 1 \
              WHERE analyses.analyzer_version < excluded.analyzer_version",
         )
@@ -117,6 +120,7 @@ impl Store {
         .bind(a.error)
         .bind(now)
         .bind(a.analyzer_version)
+        .bind(a.parameters)
         .execute(&self.pool)
         .await?;
         if done.rows_affected() == 1 {
@@ -180,6 +184,7 @@ mod tests {
             features: Some(&features),
             error: None,
             analyzer_version: 2,
+            parameters: Some(5994),
         };
         assert!(store.put_analysis(&first).await.unwrap());
         let got = store.analysis(&sha).await.unwrap().unwrap();
@@ -224,6 +229,7 @@ mod tests {
                 features: None,
                 error: Some("not an ONNX model"),
                 analyzer_version: 2,
+                parameters: None,
             })
             .await
             .unwrap();

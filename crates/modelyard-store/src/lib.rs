@@ -26,7 +26,7 @@ pub use cluster::{JobFilter, JobOutputRow, JobRow, LogRow, NodeRow};
 pub use commits::{BlobHolder, CommitOp, NewCommit, TreeEntry};
 pub use leader::Leadership;
 pub use predictions::ObservationRow;
-pub use repos::{ListQuery, NewRepo, RepoPage, RepoSort};
+pub use repos::{ListQuery, NewRepo, RepoFilters, RepoPage, RepoSort};
 pub use results::{
     BoardRow, DatasetSummaryRow, NewResult, ResultFilter, ResultRow, SelfReportedRow,
 };

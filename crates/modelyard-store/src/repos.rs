@@ -36,10 +36,24 @@ pub struct ListQuery {
     pub search: Option<String>,
     pub author: Option<String>,
     pub tags: Vec<String>,
+    pub filters: RepoFilters,
     pub sort: RepoSort,
     pub limit: i64,
     /// Opaque position returned with the previous page: (sort key, repo uid).
     pub after: Option<(i64, String)>,
+}
+
+/// What a listing can narrow by besides tags: the card's fields, and the parameter count of any
+/// model file on `main` (from its stored analysis).
+#[derive(Debug, Clone, Default)]
+pub struct RepoFilters {
+    /// The card's `pipeline_tag`.
+    pub task: Option<String>,
+    pub license: Option<String>,
+    /// The card's `library_name`.
+    pub library: Option<String>,
+    pub min_parameters: Option<i64>,
+    pub max_parameters: Option<i64>,
 }
 
 pub struct RepoPage {
@@ -309,6 +323,29 @@ impl Store {
                 next()
             );
             binds.push(Bind::S(t.clone()));
+        }
+        let f = &q.filters;
+        for (column, value) in [
+            ("r.pipeline_tag", &f.task),
+            ("r.license", &f.license),
+            ("r.library_name", &f.library),
+        ] {
+            if let Some(v) = value {
+                sql += &format!(" AND LOWER({column}) = {}", next());
+                binds.push(Bind::S(v.to_lowercase()));
+            }
+        }
+        if f.min_parameters.is_some() || f.max_parameters.is_some() {
+            let (lo, hi) = (next(), next());
+            sql += &format!(
+                " AND EXISTS (SELECT 1 FROM refs b \
+                 JOIN tree_entries te ON te.commit_id = b.commit_id \
+                 JOIN analyses a ON a.sha256 = te.sha256 \
+                 WHERE b.repo_id = r.id AND b.kind = 'branch' AND b.name = 'main' \
+                 AND a.parameters >= {lo} AND a.parameters <= {hi})"
+            );
+            binds.push(Bind::I(f.min_parameters.unwrap_or(0)));
+            binds.push(Bind::I(f.max_parameters.unwrap_or(i64::MAX)));
         }
         if let Some((k, uid)) = &q.after {
             let (a, b, c) = (next(), next(), next());

@@ -2,7 +2,9 @@
 
 use modelyard_core::{RepoId, RepoKind};
 
-use crate::{CommitOp, ListQuery, NewCommit, NewRepo, RepoSort, Store, StoreError, TreeEntry};
+use crate::{
+    CommitOp, ListQuery, NewCommit, NewRepo, RepoFilters, RepoSort, Store, StoreError, TreeEntry,
+};
 
 async fn sqlite() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
@@ -192,6 +194,7 @@ pub(crate) async fn suite(store: Store) {
     let card = modelyard_core::parse_card("---\ntags: [vision]\nlicense: mit\n---\n").unwrap();
     store.set_card(&r.uid, Ok(&card)).await.unwrap();
     let q = |viewer: Option<&str>| ListQuery {
+        filters: Default::default(),
         kind: RepoKind::Model,
         viewer: viewer.map(str::to_owned),
         viewer_is_admin: false,
@@ -218,6 +221,7 @@ pub(crate) async fn suite(store: Store) {
     );
     let tagged = store
         .list_repos(&ListQuery {
+            filters: Default::default(),
             tags: vec!["vision".into()],
             ..q(None)
         })
@@ -225,8 +229,81 @@ pub(crate) async fn suite(store: Store) {
         .unwrap();
     assert_eq!(tagged.repos.len(), 1);
     assert_eq!(tagged.repos[0].license.as_deref(), Some("mit"));
+
+    // The card's task, library and license, and the size of a model file on main.
+    let pub1 = store
+        .repo(RepoKind::Model, &RepoId::new("bob", "pub1").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let card = modelyard_core::parse_card(
+        "---\npipeline_tag: image-classification\nlibrary_name: ONNX\nlicense: MIT\n---\n",
+    )
+    .unwrap();
+    store.set_card(&pub1.uid, Ok(&card)).await.unwrap();
+    let head = store.branch_head(&pub1.uid, "main").await.unwrap().unwrap();
+    store
+        .create_commit(&commit(
+            &pub1,
+            'f',
+            &head,
+            vec![CommitOp::Put(entry("model.onnx", '9'))],
+        ))
+        .await
+        .unwrap();
+    store
+        .put_analysis(&crate::NewAnalysis {
+            sha256: &"9".repeat(64),
+            status: crate::AnalysisStatus::Ok,
+            format: Some("onnx"),
+            features: None,
+            error: None,
+            analyzer_version: 2,
+            parameters: Some(25_000_000),
+        })
+        .await
+        .unwrap();
+    let matching = |filters: RepoFilters| {
+        let store = &store;
+        let q = ListQuery { filters, ..q(None) };
+        async move {
+            let mut ids: Vec<String> = store
+                .list_repos(&q)
+                .await
+                .unwrap()
+                .repos
+                .iter()
+                .map(|r| r.id.to_string())
+                .collect();
+            ids.sort();
+            ids
+        }
+    };
+    let f = RepoFilters::default;
+    let task = Some("image-classification".to_owned());
+    assert_eq!(matching(RepoFilters { task, ..f() }).await, ["bob/pub1"]);
+    let library = Some("onnx".to_owned());
+    assert_eq!(matching(RepoFilters { library, ..f() }).await, ["bob/pub1"]);
+    let license = Some("mit".to_owned());
+    assert_eq!(
+        matching(RepoFilters { license, ..f() }).await,
+        ["alice/m", "bob/pub1"]
+    );
+    let sized = |lo: Option<i64>, hi: Option<i64>| RepoFilters {
+        min_parameters: lo,
+        max_parameters: hi,
+        ..f()
+    };
+    assert_eq!(
+        matching(sized(Some(10_000_000), Some(100_000_000))).await,
+        ["bob/pub1"]
+    );
+    assert_eq!(matching(sized(None, Some(30_000_000))).await, ["bob/pub1"]);
+    assert!(matching(sized(Some(100_000_000), None)).await.is_empty());
+    assert!(matching(sized(None, Some(1_000_000))).await.is_empty());
     let found = store
         .list_repos(&ListQuery {
+            filters: Default::default(),
             search: Some("PUB".into()),
             ..q(None)
         })
@@ -235,6 +312,7 @@ pub(crate) async fn suite(store: Store) {
     assert_eq!(found.repos.len(), 5);
     let literal = store
         .list_repos(&ListQuery {
+            filters: Default::default(),
             search: Some("%".into()),
             ..q(None)
         })
@@ -246,6 +324,7 @@ pub(crate) async fn suite(store: Store) {
     loop {
         let page = store
             .list_repos(&ListQuery {
+                filters: Default::default(),
                 limit: 2,
                 after: after.clone(),
                 author: Some("bob".into()),
@@ -267,6 +346,7 @@ pub(crate) async fn suite(store: Store) {
     store.count_download(&r.uid).await.unwrap();
     let top = store
         .list_repos(&ListQuery {
+            filters: Default::default(),
             sort: RepoSort::Downloads,
             limit: 1,
             ..q(None)

@@ -183,6 +183,9 @@ async fn run(state: &AppState, t: &Target) {
             features: features.as_ref(),
             error: error.as_deref(),
             analyzer_version: modelyard_analyze::ANALYZER_VERSION,
+            parameters: features
+                .as_ref()
+                .and_then(|f| f["parameters"]["total"].as_i64()),
         })
         .await;
     match stored {

@@ -300,7 +300,19 @@ pub async fn list(
         None => 100,
     };
     let after = get("cursor").map(|c| decode_cursor(&c)).transpose()?;
+    let (min_parameters, max_parameters) = match get("parameters").filter(|s| !s.is_empty()) {
+        Some(r) => parameter_range(&r)?,
+        None => (None, None),
+    };
     let q = ListQuery {
+        // The Hub's own list parameters, plus a parameter range (`10M-100M`) of modelyard's.
+        filters: modelyard_store::RepoFilters {
+            task: get("pipeline_tag").filter(|s| !s.is_empty()),
+            license: get("license").filter(|s| !s.is_empty()),
+            library: get("library").filter(|s| !s.is_empty()),
+            min_parameters,
+            max_parameters,
+        },
         kind,
         viewer: auth.name().map(str::to_owned),
         viewer_is_admin: auth.is_admin(),
@@ -371,4 +383,48 @@ fn decode_cursor(s: &str) -> AppResult<(i64, String)> {
     let text = String::from_utf8(raw).map_err(|_| bad())?;
     let (k, uid) = text.split_once(':').ok_or_else(bad)?;
     Ok((k.parse().map_err(|_| bad())?, uid.to_owned()))
+}
+
+/// `12`, `10K`, `10M`, `1.5B` as a count.
+fn count(s: &str) -> Option<i64> {
+    let s = s.trim();
+    let (num, scale) = match s.chars().last()?.to_ascii_uppercase() {
+        'K' => (&s[..s.len() - 1], 1e3),
+        'M' => (&s[..s.len() - 1], 1e6),
+        'B' | 'G' => (&s[..s.len() - 1], 1e9),
+        _ => (s, 1.0),
+    };
+    let v: f64 = num.parse().ok()?;
+    (v >= 0.0).then_some((v * scale) as i64)
+}
+
+/// `LO-HI` (either side may be empty) as bounds; a malformed range is a 400.
+pub fn parameter_range(s: &str) -> Result<(Option<i64>, Option<i64>), AppError> {
+    let bad = || AppError::bad_request(format!("parameter range {s:?}: expected e.g. 10M-100M"));
+    let (lo, hi) = s.split_once('-').ok_or_else(bad)?;
+    let side = |v: &str| -> Result<Option<i64>, AppError> {
+        if v.trim().is_empty() {
+            Ok(None)
+        } else {
+            count(v).map(Some).ok_or_else(bad)
+        }
+    };
+    Ok((side(lo)?, side(hi)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parameter_ranges_read_like_the_page_writes_them() {
+        assert_eq!(
+            parameter_range("10M-100M").unwrap(),
+            (Some(10_000_000), Some(100_000_000))
+        );
+        assert_eq!(parameter_range("1B-").unwrap(), (Some(1_000_000_000), None));
+        assert_eq!(parameter_range("-1.5K").unwrap(), (None, Some(1500)));
+        assert!(parameter_range("lots").is_err());
+        assert!(parameter_range("x-10M").is_err());
+    }
 }

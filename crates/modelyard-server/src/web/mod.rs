@@ -1,5 +1,6 @@
 //! Server-rendered pages at the Hub's URLs: home, browse, and a repository page with its card.
 
+pub mod browse;
 pub mod jobs;
 pub mod results;
 pub mod session;
@@ -155,6 +156,7 @@ async fn recent(
     let page = state
         .store
         .list_repos(&ListQuery {
+            filters: Default::default(),
             kind,
             viewer: auth.name().map(str::to_owned),
             viewer_is_admin: auth.is_admin(),
@@ -178,92 +180,6 @@ pub async fn home(State(state): State<AppState>, auth: Auth) -> PageResult {
         &auth,
         "home.html",
         json!({ "repos": models, "datasets": datasets }),
-    )
-}
-
-#[derive(Deserialize, Default)]
-pub struct BrowseQuery {
-    pub search: Option<String>,
-    pub sort: Option<String>,
-    pub author: Option<String>,
-    pub tag: Option<String>,
-    pub cursor: Option<String>,
-}
-
-pub async fn browse_models(
-    state: State<AppState>,
-    auth: Auth,
-    q: Query<BrowseQuery>,
-) -> PageResult {
-    browse(state, auth, RepoKind::Model, q).await
-}
-
-pub async fn browse_datasets(
-    state: State<AppState>,
-    auth: Auth,
-    q: Query<BrowseQuery>,
-) -> PageResult {
-    browse(state, auth, RepoKind::Dataset, q).await
-}
-
-async fn browse(
-    State(state): State<AppState>,
-    auth: Auth,
-    kind: RepoKind,
-    Query(q): Query<BrowseQuery>,
-) -> PageResult {
-    let sort = if q.sort.as_deref() == Some("downloads") {
-        RepoSort::Downloads
-    } else {
-        RepoSort::Recent
-    };
-    let after = q.cursor.as_deref().and_then(|c| {
-        let (k, uid) = c.split_once('.')?;
-        Some((k.parse().ok()?, uid.to_owned()))
-    });
-    let page = state
-        .store
-        .list_repos(&ListQuery {
-            kind,
-            viewer: auth.name().map(str::to_owned),
-            viewer_is_admin: auth.is_admin(),
-            search: q.search.clone().filter(|s| !s.is_empty()),
-            author: q.author.clone().filter(|s| !s.is_empty()),
-            tags: q.tag.iter().cloned().collect(),
-            sort,
-            limit: 30,
-            after,
-        })
-        .await
-        .map_err(AppError::from)?;
-    let next = page.next.map(|(k, uid)| {
-        let mut url = format!(
-            "?sort={}&cursor={k}.{uid}",
-            if sort == RepoSort::Downloads {
-                "downloads"
-            } else {
-                "recent"
-            }
-        );
-        if let Some(s) = &q.search {
-            url += &format!(
-                "&search={}",
-                percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC)
-            );
-        }
-        url
-    });
-    let heading = if kind == RepoKind::Model {
-        "Models"
-    } else {
-        "Datasets"
-    };
-    let repos: Vec<Value> = page.repos.iter().map(repo_card).collect();
-    render(
-        &state,
-        &auth,
-        "list.html",
-        json!({ "heading": heading, "repos": repos, "search": q.search, "next": next }),
     )
 }
 
