@@ -560,6 +560,48 @@ async fn metrics_and_live_logs_reach_the_master() {
     assert_eq!(metrics.len(), 3, "{job}");
     assert_eq!(metrics[2]["step"], 3);
     assert_eq!(metrics[2]["value"], 0.3);
+    // The job page charts the curve, drawn on the server as an SVG image.
+    let get = |path: String| {
+        hub.http
+            .get(format!("{}{path}", hub.url))
+            .bearer_auth(&hub.token)
+            .send()
+    };
+    let page = get(format!("/jobs/{id}"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(&format!("/jobs/{id}/metrics.svg?name=loss")),
+        "{page}"
+    );
+    let chart = get(format!("/jobs/{id}/metrics.svg?name=loss"))
+        .await
+        .unwrap();
+    assert_eq!(chart.headers()["content-type"], "image/svg+xml");
+    let svg = chart.text().await.unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("loss"), "{svg}");
+    assert!(
+        svg.contains("<polyline") || svg.contains("<path"),
+        "a line: {svg}"
+    );
+    let missing = get("/jobs/999999/metrics.svg?name=loss".into())
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    // The cluster page charts each node's utilisation over the last hour.
+    let cluster = get("/cluster".into()).await.unwrap().text().await.unwrap();
+    assert!(cluster.contains("/cluster/utilization.svg"), "{cluster}");
+    let util = get("/cluster/utilization.svg".into()).await.unwrap();
+    assert_eq!(util.headers()["content-type"], "image/svg+xml");
+    let svg = util.text().await.unwrap();
+    // The legend names the node (plotters writes text on a line of its own).
+    assert!(
+        svg.contains("\nm\n") && svg.contains("minutes ago"),
+        "{svg}"
+    );
 }
 
 #[tokio::test]

@@ -123,7 +123,12 @@ pub fn router(state: AppState) -> Router {
         .route("/logout", post(web::session::logout))
         .route("/jobs", get(web::jobs::jobs_page))
         .route("/jobs/{id}", get(web::jobs::job_page))
+        .route("/jobs/{id}/metrics.svg", get(web::jobs::metric_chart))
         .route("/cluster", get(web::jobs::cluster_page))
+        .route(
+            "/cluster/utilization.svg",
+            get(web::jobs::utilization_chart),
+        )
         .route("/leaderboards", get(web::results::leaderboards_page))
         .route(
             "/leaderboards/{ns}/{name}",

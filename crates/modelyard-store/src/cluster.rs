@@ -339,6 +339,23 @@ impl Store {
             .collect::<sqlx::Result<_>>()?)
     }
 
+    /// Jobs that ran on a node at some time since `since_ms` (still running, or finished
+    /// after it), oldest first, at most `limit`: what a node's recent utilisation is made of.
+    pub async fn jobs_on_nodes_since(&self, since_ms: i64, limit: i64) -> Result<Vec<JobRow>> {
+        let rows = sqlx::query(
+            "SELECT * FROM jobs WHERE node_id IS NOT NULL AND started_at IS NOT NULL \
+             AND (finished_at IS NULL OR finished_at >= $1) ORDER BY started_at LIMIT $2",
+        )
+        .bind(since_ms)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(JobRow::from_row)
+            .collect::<sqlx::Result<_>>()?)
+    }
+
     /// Writes a round of placements in one transaction; a job that is no longer queued is
     /// skipped. Returns the placements that took effect, with their new attempt numbers.
     pub async fn assign_jobs(

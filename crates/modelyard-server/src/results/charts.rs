@@ -1,5 +1,5 @@
-//! Charts as SVG, drawn on the server with plotters: a metric per model, and a metric against
-//! compute (MACs per sample, log scale).
+//! Charts as SVG, drawn on the server with plotters: a metric per model, a metric against
+//! compute (MACs per sample, log scale), and a job's metric against its steps.
 
 use plotters::coord::ranged1d::SegmentValue;
 use plotters::prelude::*;
@@ -134,6 +134,113 @@ pub fn against_macs(title: &str, metric: &str, points: &[(String, f64, f64)]) ->
     }
 }
 
+/// A metric's values against the steps it was reported at, as a line with its points.
+pub fn curve(title: &str, metric: &str, points: &[(f64, f64)]) -> String {
+    let points: Vec<(f64, f64)> = points
+        .iter()
+        .copied()
+        .filter(|(x, y)| x.is_finite() && y.is_finite())
+        .collect();
+    if points.is_empty() {
+        return empty("no values reported yet");
+    }
+    let mut svg = String::new();
+    let drawn = (|| -> Result<(), Box<dyn std::error::Error + '_>> {
+        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        root.fill(&WHITE)?;
+        let (xmin, xmax) = points
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
+                (a.min(p.0), b.max(p.0))
+            });
+        let xmax = if xmax > xmin { xmax } else { xmin + 1.0 };
+        let (ymin, ymax) = points
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
+                (a.min(p.1), b.max(p.1))
+            });
+        // Curves are read for their shape: the axis spans the values, padded, not from 0.
+        let pad = if ymax > ymin {
+            (ymax - ymin) * 0.08
+        } else {
+            ymin.abs().max(1.0) * 0.1
+        };
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(64)
+            .build_cartesian_2d(xmin..xmax, ymin - pad..ymax + pad)?;
+        chart
+            .configure_mesh()
+            .x_desc("step")
+            .y_desc(metric)
+            .draw()?;
+        chart.draw_series(LineSeries::new(points.iter().copied(), BAR.stroke_width(2)))?;
+        chart.draw_series(points.iter().map(|p| Circle::new(*p, 3, BAR.filled())))?;
+        root.present()?;
+        Ok(())
+    })();
+    match drawn {
+        Ok(()) => svg,
+        Err(e) => empty(&format!("cannot draw the chart: {e}")),
+    }
+}
+
+/// Several series of fractions (0–1) against minutes before now, one colour per series, with
+/// a legend: the nodes' utilisation.
+pub fn timelines(
+    title: &str,
+    y: &str,
+    minutes: f64,
+    series: &[(String, Vec<(f64, f64)>)],
+) -> String {
+    if series.is_empty() {
+        return empty("no nodes yet");
+    }
+    let mut svg = String::new();
+    let drawn = (|| -> Result<(), Box<dyn std::error::Error + '_>> {
+        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        root.fill(&WHITE)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(56)
+            .build_cartesian_2d(-minutes..0.0, 0.0..1.05)?;
+        chart
+            .configure_mesh()
+            .x_desc("minutes ago")
+            .y_desc(y)
+            .x_label_formatter(&|x: &f64| format!("{:.0}", (-*x).max(0.0)))
+            .y_label_formatter(&|v: &f64| format!("{:.0}%", *v * 100.0))
+            .draw()?;
+        for (i, (name, points)) in series.iter().enumerate() {
+            let colour = Palette99::pick(i).to_rgba();
+            chart
+                .draw_series(LineSeries::new(
+                    points.iter().map(|(x, y)| (*x, *y)),
+                    colour.stroke_width(2),
+                ))?
+                .label(label_of(name))
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 16, y)], colour.stroke_width(2))
+                });
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK.mix(0.3))
+            .draw()?;
+        root.present()?;
+        Ok(())
+    })();
+    match drawn {
+        Ok(()) => svg,
+        Err(e) => empty(&format!("cannot draw the chart: {e}")),
+    }
+}
+
 /// `786.6K`, `4.1G`.
 pub fn human(v: f64) -> String {
     let (d, s) = match v.abs() {
@@ -169,5 +276,19 @@ mod tests {
         assert!(s.contains("<circle") && s.contains("mnist-8"), "{s}");
         assert!(bars("x", "y", &[]).contains("no verified results"));
         assert_eq!(human(786_560.0), "786.6K");
+    }
+
+    #[test]
+    fn a_curve_passes_through_every_reported_step() {
+        let c = curve(
+            "job #1 · loss",
+            "loss",
+            &[(1.0, 0.9), (2.0, 0.5), (3.0, f64::NAN), (4.0, 0.2)],
+        );
+        assert_eq!(c.matches("<circle").count(), 3, "NaN is skipped: {c}");
+        assert!(c.contains("<polyline") && c.contains("step"), "{c}");
+        // One point, or all at one value, still draws (the axes get a span of their own).
+        assert!(curve("t", "acc", &[(5.0, 0.75)]).contains("<circle"));
+        assert!(curve("t", "acc", &[]).contains("no values"));
     }
 }

@@ -89,8 +89,26 @@ pub async fn job_page(
         .metrics(id, job.attempt)
         .await
         .map_err(AppError::from)?;
+    // A chart for every metric reported at more than one step.
+    let mut steps: std::collections::BTreeMap<&str, usize> = Default::default();
+    for (_, name, _) in &metrics {
+        *steps.entry(name.as_str()).or_default() += 1;
+    }
+    let charts: Vec<Value> = steps
+        .iter()
+        .filter(|(_, n)| **n > 1)
+        .map(|(name, _)| {
+            json!({
+                "name": name,
+                "url": format!(
+                    "/jobs/{id}/metrics.svg?name={}",
+                    percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC)
+                ),
+            })
+        })
+        .collect();
     let metrics: Vec<Value> = metrics
-        .into_iter()
+        .iter()
         .map(|(step, name, value)| json!({"step": step, "name": name, "value": value}))
         .collect();
     let node = match &job.node_id {
@@ -104,10 +122,123 @@ pub async fn job_page(
             .map(|x| x.name),
         None => None,
     };
-    Ok(render(&state, &auth, "job.html", json!({
-        "job": job_json(&job), "finished": finished, "log": log, "metrics": metrics, "node": node,
-    }))?
+    Ok(render(
+        &state,
+        &auth,
+        "job.html",
+        json!({
+            "job": job_json(&job), "finished": finished, "log": log, "metrics": metrics,
+            "charts": charts, "node": node,
+        }),
+    )?
     .into_response())
+}
+
+#[derive(serde::Deserialize)]
+pub struct MetricChartQuery {
+    pub name: String,
+}
+
+/// `GET /jobs/{id}/metrics.svg?name=loss`: one metric of the job's current attempt against
+/// its steps.
+pub async fn metric_chart(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<i64>,
+    axum::extract::Query(q): axum::extract::Query<MetricChartQuery>,
+) -> Result<Response, PageError> {
+    let user = auth.require().map_err(PageError)?.name.clone();
+    let job = state
+        .store
+        .job(id)
+        .await
+        .map_err(AppError::from)?
+        .filter(|j| auth.is_admin() || j.owner == user)
+        .ok_or_else(|| PageError(AppError::entry_not_found(format!("job {id} not found"))))?;
+    let points: Vec<(f64, f64)> = state
+        .store
+        .metrics(id, job.attempt)
+        .await
+        .map_err(AppError::from)?
+        .into_iter()
+        .filter(|(_, name, _)| *name == q.name)
+        .map(|(step, _, value)| (step as f64, value))
+        .collect();
+    let title = format!("job #{id} · {}", q.name);
+    Ok(super::results::svg(crate::results::charts::curve(
+        &title, &q.name, &points,
+    )))
+}
+
+/// How far back the utilisation chart looks, and how many points each line has.
+const UTILISATION_MINUTES: i64 = 60;
+const UTILISATION_POINTS: i64 = 60;
+
+/// `GET /cluster/utilization.svg`: each node's share of CPUs held by jobs over the last hour,
+/// rebuilt from when its jobs started and finished.
+pub async fn utilization_chart(State(state): State<AppState>) -> Result<Response, PageError> {
+    let now = chrono::Utc::now().timestamp_millis();
+    let since = now - UTILISATION_MINUTES * 60_000;
+    let nodes = state.store.nodes().await.map_err(AppError::from)?;
+    let jobs = state
+        .store
+        .jobs_on_nodes_since(since, 100_000)
+        .await
+        .map_err(AppError::from)?;
+    let series: Vec<(String, Vec<(f64, f64)>)> = nodes
+        .iter()
+        .map(|n| {
+            let inv: Value = serde_json::from_str(&n.inventory).unwrap_or(Value::Null);
+            let cpus = inv["cpus"].as_f64().unwrap_or(1.0).max(1.0);
+            let held: Vec<(i64, i64, f64)> = jobs
+                .iter()
+                .filter(|j| j.node_id.as_deref() == Some(n.id.as_str()))
+                .filter_map(|j| {
+                    let spec: Value = serde_json::from_str(&j.spec).unwrap_or(Value::Null);
+                    let need = spec["resources"]["cpus"].as_f64().unwrap_or(1.0);
+                    Some((j.started_at?, j.finished_at.unwrap_or(now), need))
+                })
+                .collect();
+            let points = occupancy(&held, since, now, UTILISATION_POINTS, cpus);
+            (n.name.clone(), points)
+        })
+        .collect();
+    Ok(super::results::svg(crate::results::charts::timelines(
+        "CPU held by jobs, per node",
+        "CPUs in use",
+        UTILISATION_MINUTES as f64,
+        &series,
+    )))
+}
+
+/// The mean share of `cpus` held by `(start, end, cpus)` jobs in each of `buckets` equal
+/// slices of `[since, now)` (milliseconds), as (minutes before `now` of the slice's middle,
+/// share): a job shorter than a slice still shows, in proportion.
+fn occupancy(
+    held: &[(i64, i64, f64)],
+    since: i64,
+    now: i64,
+    buckets: i64,
+    cpus: f64,
+) -> Vec<(f64, f64)> {
+    (0..buckets)
+        .map(|i| {
+            let (b0, b1) = (
+                since + (now - since) * i / buckets,
+                since + (now - since) * (i + 1) / buckets,
+            );
+            let width = (b1 - b0).max(1) as f64;
+            let used: f64 = held
+                .iter()
+                .map(|(a, b, c)| c * ((*b).min(b1) - (*a).max(b0)).max(0) as f64 / width)
+                .sum();
+            let mid = (b0 + b1) / 2;
+            (
+                (mid - now) as f64 / 60_000.0,
+                (used / cpus.max(1.0)).min(1.0),
+            )
+        })
+        .collect()
 }
 
 pub async fn cluster_page(
@@ -155,4 +286,30 @@ pub async fn cluster_page(
         json!({ "nodes": nodes, "queue": queue, "running": active.len() }),
     )?
     .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::occupancy;
+
+    #[test]
+    fn occupancy_averages_what_jobs_held_over_each_slice() {
+        // Four CPUs over 40 s in four slices: one 2-CPU job for the first 20 s, a 4-CPU job
+        // from 25 s on (still running), and a 1-CPU job of 1 s inside the last slice.
+        let held = [
+            (0, 20_000, 2.0),
+            (25_000, 40_000, 4.0),
+            (35_000, 36_000, 1.0),
+        ];
+        let got: Vec<f64> = occupancy(&held, 0, 40_000, 4, 4.0)
+            .iter()
+            .map(|(_, v)| (v * 1000.0).round() / 1000.0)
+            .collect();
+        assert_eq!(got, [0.5, 0.5, 0.5, 1.0]);
+        let x: Vec<f64> = occupancy(&held, 0, 40_000, 4, 4.0)
+            .iter()
+            .map(|p| p.0)
+            .collect();
+        assert_eq!(x, [-35.0 / 60.0, -25.0 / 60.0, -15.0 / 60.0, -5.0 / 60.0]);
+    }
 }

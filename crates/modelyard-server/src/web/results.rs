@@ -111,7 +111,8 @@ pub async fn leaderboard_page(
     render(&state, &auth, "leaderboard.html", board_ctx(&b, &query))
 }
 
-fn svg(body: String) -> Response {
+/// An SVG chart response (served as an image, so nothing in it can run as the page's script).
+pub(crate) fn svg(body: String) -> Response {
     (
         [
             (header::CONTENT_TYPE, "image/svg+xml"),
