@@ -290,6 +290,7 @@ async fn a_researcher_in_a_real_browser() {
     while !c.current_url().await.unwrap().path().starts_with("/jobs/") {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let job_page = c.current_url().await.unwrap().path().to_owned();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let state = c
@@ -366,6 +367,29 @@ async fn a_researcher_in_a_real_browser() {
     shot(&c, "12-cluster").await;
     c.goto(&format!("{}/jobs", s.url)).await.unwrap();
     shot(&c, "13-jobs").await;
+
+    // On a phone: nothing wider than the screen (wide tables scroll inside themselves).
+    c.set_window_size(390, 844).await.unwrap();
+    for (path, name) in [
+        ("/alice/mnist-cnn".to_owned(), "14-phone-model"),
+        (job_page.clone(), "15-phone-job"),
+        ("/cluster".to_owned(), "16-phone-cluster"),
+        (
+            "/models?task=image-classification".to_owned(),
+            "17-phone-models",
+        ),
+    ] {
+        c.goto(&format!("{}{path}", s.url)).await.unwrap();
+        let fits = c
+            .execute(
+                "return document.documentElement.scrollWidth <= window.innerWidth",
+                vec![],
+            )
+            .await
+            .unwrap();
+        shot(&c, name).await;
+        assert_eq!(fits, json!(true), "{path} is wider than a phone");
+    }
     let nodes = json(&s, "/api/cluster/nodes", Some(&token)).await;
     assert_eq!(nodes.as_array().unwrap().len(), 1);
     c.close().await.unwrap();
