@@ -235,6 +235,16 @@ async fn a_researcher_in_a_real_browser() {
     assert!(text.contains("A small CNN."), "the card renders: {text}");
     shot(&c, "05-model-structure").await;
 
+    // The dataset page: its split sizes, label distribution and a preview of the images.
+    let text = until_text(&c, &s, "/datasets/alice/digits", "10000 rows").await;
+    assert!(text.contains("Label"), "label distribution: {text}");
+    let previews = c
+        .find_all(Locator::Css("#dataset-summary .preview img"))
+        .await
+        .unwrap();
+    assert!(!previews.is_empty(), "image previews");
+    shot(&c, "05b-dataset").await;
+
     // The evaluate form predicts before anything runs.
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
