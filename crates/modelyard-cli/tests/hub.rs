@@ -706,3 +706,74 @@ async fn private_repos_are_invisible_to_others_on_every_path() {
         200
     );
 }
+
+#[tokio::test]
+async fn anonymous_reads_are_cached_but_never_stale_after_a_write_or_private() {
+    let s = Server::start();
+    let alice = s.user("alice");
+    assert_eq!(
+        s.create_repo(&alice, "alice/open", "model", false)
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        s.create_repo(&alice, "alice/hidden", "model", true)
+            .await
+            .status(),
+        200
+    );
+    let info = |path: &'static str| {
+        let s = &s;
+        async move {
+            let r = s.get(path, None).await;
+            assert_eq!(r.status(), 200, "{path}");
+            r.json::<Value>().await.unwrap()
+        }
+    };
+    // Twice anonymously (the second from the cache), then a commit: the next read shows it.
+    let before = info("/api/models/alice/open").await["sha"].clone();
+    assert_eq!(info("/api/models/alice/open").await["sha"], before);
+    let listed = info("/api/models?author=alice").await;
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(
+        s.commit_files(&alice, "alice/open", &[("README.md", b"# new\n")], None)
+            .await
+            .status(),
+        200
+    );
+    let after = info("/api/models/alice/open").await["sha"].clone();
+    assert_ne!(after, before, "a write empties the cache");
+    assert_eq!(after, s.head("alice/open", Some(&alice)).await);
+    // The owner's own (authenticated) listing is never served to anyone else.
+    let own: Value = s
+        .get("/api/models?author=alice", Some(&alice))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(own.as_array().unwrap().len(), 2);
+    let anon = info("/api/models?author=alice").await;
+    assert_eq!(anon.as_array().unwrap().len(), 1, "{anon}");
+    assert_eq!(s.get("/api/models/alice/hidden", None).await.status(), 404);
+    // Making the repo public through the settings API shows at once too.
+    let r = s
+        .req(
+            reqwest::Method::PUT,
+            "/api/models/alice/hidden/settings",
+            Some(&alice),
+        )
+        .json(&json!({"private": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        info("/api/models?author=alice")
+            .await
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+}

@@ -9,6 +9,7 @@ pub mod demo;
 pub mod error;
 pub mod master;
 pub mod predict;
+pub mod read_cache;
 pub mod repo_ops;
 pub mod results;
 pub mod router;
@@ -55,6 +56,7 @@ pub async fn open_state(config: ServerConfig) -> anyhow::Result<AppState> {
         master: Arc::new(master::Master::new(timing)),
         analysis: Arc::default(),
         runtime: Arc::default(),
+        read_cache: Default::default(),
     })
 }
 

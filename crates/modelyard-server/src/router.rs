@@ -160,6 +160,10 @@ pub fn router(state: AppState) -> Router {
         .route("/datasets/{ns}/{name}", get(web::dataset_page))
         .route("/static/job-log.js", get(job_log_js))
         .fallback(fallback)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::read_cache::layer,
+        ))
         .layer(axum::middleware::from_fn(security_headers))
         .layer(axum::middleware::from_fn(close_after_refused_upload))
         .layer(tower_http::trace::TraceLayer::new_for_http())

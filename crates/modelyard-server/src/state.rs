@@ -21,6 +21,8 @@ pub struct AppState {
     pub analysis: Arc<std::sync::OnceLock<crate::analysis::Queue>>,
     /// The runtime predictor, refitted from the store's observations.
     pub runtime: Arc<crate::predict::Runtime>,
+    /// Anonymous metadata reads served from memory.
+    pub read_cache: crate::read_cache::ReadCache,
 }
 
 impl AppState {
