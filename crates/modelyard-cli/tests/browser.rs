@@ -215,16 +215,7 @@ async fn a_researcher_in_a_real_browser() {
     assert!(text.contains("mnist-8.onnx"), "{text}");
 
     // Another model and a dataset arrive through the CLI with a token from the log-in API.
-    let login: Value = s
-        .req(reqwest::Method::POST, "/api/login", None)
-        .json(&json!({"username": "alice", "password": "long enough pw"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = login["token"].as_str().unwrap().to_owned();
+    let token = s.login("alice", "long enough pw").await;
     let twin = card_of("mnist-twin");
     let m = folder(&[("mnist-8.onnx", &onnx), ("README.md", twin.as_bytes())]);
     push(&s, &token, m.path(), "alice/mnist-twin", false);

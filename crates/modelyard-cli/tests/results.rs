@@ -317,12 +317,7 @@ async fn form_queues_a_contrast_run(s: &Server, t: &str) {
         .text()
         .await
         .unwrap();
-    let csrf = page
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|r| r.split('"').next())
-        .expect("a logged-in page carries the form")
-        .to_owned();
+    let csrf = common::csrf_of(&page);
     let post = |csrf: &str, cookie: Option<&str>| {
         let mut rb = browser.post(format!("{}/compare/runs", s.url)).form(&[
             ("models", "carol/argmax,carol/flip"),

@@ -62,16 +62,7 @@ async fn sessions_jobs_pages_and_cluster_page() {
     );
 
     // A job submitted through the API shows on alice's pages (with an API token: the login API).
-    let login: Value = s
-        .req(reqwest::Method::POST, "/api/login", None)
-        .json(&json!({"username": "alice", "password": "long enough pw"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = login["token"].as_str().unwrap();
+    let token = &s.login("alice", "long enough pw").await;
     let job: Value = s
         .req(reqwest::Method::POST, "/api/jobs", Some(token))
         .json(&json!({"kind": "command", "command": "echo unique-marker-7781"}))
@@ -208,15 +199,6 @@ async fn sessions_jobs_pages_and_cluster_page() {
     assert_eq!(page(&s, "/jobs", Some(&alice)).await.status(), 303);
 }
 
-/// The CSRF token of the first form on a page.
-fn csrf_of(html: &str) -> String {
-    let at = html
-        .find(r#"name="csrf" value=""#)
-        .unwrap_or_else(|| panic!("a form with a CSRF field in {html}"))
-        + 19;
-    html[at..].split('"').next().unwrap().to_owned()
-}
-
 #[tokio::test]
 async fn repositories_are_created_and_filled_from_the_browser() {
     use reqwest::multipart::{Form, Part};
@@ -227,7 +209,7 @@ async fn repositories_are_created_and_filled_from_the_browser() {
 
     let alice = sign_up(&s, "alice").await;
     let form = page(&s, "/new", Some(&alice)).await.text().await.unwrap();
-    let csrf = csrf_of(&form);
+    let csrf = common::csrf_of(&form);
     let create = |name: &'static str, csrf: String| {
         no_redirects()
             .post(format!("{}/new", s.url))
@@ -262,7 +244,7 @@ async fn repositories_are_created_and_filled_from_the_browser() {
         html.contains(r#"id="upload""#),
         "the owner gets the upload form"
     );
-    let csrf = csrf_of(&html);
+    let csrf = common::csrf_of(&html);
     let onnx = std::fs::read(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/mnist/mnist-8.onnx"),
     )
@@ -349,7 +331,7 @@ async fn repositories_are_created_and_filled_from_the_browser() {
 
     // Another user can neither see nor fill it.
     let bob = sign_up(&s, "bob").await;
-    let bob_csrf = csrf_of(&page(&s, "/new", Some(&bob)).await.text().await.unwrap());
+    let bob_csrf = common::csrf_of(&page(&s, "/new", Some(&bob)).await.text().await.unwrap());
     let mut form = Form::new().text("csrf", bob_csrf);
     form = form.part("files", Part::bytes(b"x".to_vec()).file_name("x.txt"));
     let theirs = no_redirects()

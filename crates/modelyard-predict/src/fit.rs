@@ -1,6 +1,7 @@
 //! Non-negative ridge regression on relative error, pulled towards the prior coefficients:
-//! minimise `Σᵢ (x·c − yᵢ)² / yᵢ² + λ Σₖ sₖ (cₖ − pₖ)²` over `c ≥ 0`, where `sₖ` is the mean
-//! weighted square of term `k` (so λ counts in observations). Solved exactly on the normal
+//! minimise `Σᵢ (x·c − yᵢ)² / yᵢ² + Σₖ λₖ sₖ (cₖ − pₖ)²` over `c ≥ 0`, where `sₖ` is the mean
+//! weighted square of term `k` (so λₖ counts in observations; the dispatch terms may have a
+//! strength of their own, `DISPATCH_BELIEF`). Solved exactly on the normal
 //! equations, by trying every set of free terms (eleven unknowns: 2048 tiny systems).
 
 use crate::terms::{DISPATCH, K};

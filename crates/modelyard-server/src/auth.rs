@@ -116,6 +116,14 @@ pub fn csrf_token(state: &AppState, session: &str) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
+/// The CSRF token for the forms of a page shown to a logged-in browser, or `None` (no session,
+/// or a caller authenticated otherwise).
+pub fn page_csrf(state: &AppState, headers: &axum::http::HeaderMap, auth: &Auth) -> Option<String> {
+    session_cookie(headers)
+        .filter(|_| auth.name().is_some())
+        .map(|s| csrf_token(state, &s))
+}
+
 /// The caller behind a form posted from a browser: its session cookie and the form's CSRF
 /// field must match. Such a caller may write, like the owner of a write token.
 pub async fn form_caller(

@@ -69,6 +69,20 @@ impl Server {
         lines[0].to_owned()
     }
 
+    /// An API token for `user` from the log-in API (as a browser user gets one).
+    pub async fn login(&self, user: &str, password: &str) -> String {
+        let v: Value = self
+            .req(reqwest::Method::POST, "/api/login", None)
+            .json(&json!({"username": user, "password": password}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["token"].as_str().expect("a token").to_owned()
+    }
+
     /// Runs a client command against this server with `token`.
     pub fn cli(&self, token: Option<&str>, args: &[&str]) -> Output {
         let mut cmd = Command::new(BIN);
@@ -248,4 +262,13 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
         }
     }
     out
+}
+
+/// The CSRF token of the first form on a page.
+pub fn csrf_of(html: &str) -> String {
+    let at = html
+        .find(r#"name="csrf" value=""#)
+        .unwrap_or_else(|| panic!("a form with a CSRF field in {html}"))
+        + 19;
+    html[at..].split('"').next().unwrap().to_owned()
 }

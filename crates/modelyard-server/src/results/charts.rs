@@ -2,6 +2,7 @@
 //! compute (MACs per sample, log scale), and a job's metric against its steps.
 
 use plotters::coord::ranged1d::SegmentValue;
+use plotters::coord::Shift;
 use plotters::prelude::*;
 
 const SIZE: (u32, u32) = (720, 380);
@@ -47,18 +48,33 @@ fn empty(message: &str) -> String {
     svg
 }
 
+/// Draws on a blank white SVG of `SIZE`; a drawing error becomes a chart that says so.
+fn svg_of(
+    draw: impl FnOnce(&DrawingArea<SVGBackend<'_>, Shift>) -> Result<(), Box<dyn std::error::Error>>,
+) -> String {
+    let mut svg = String::new();
+    let drawn = {
+        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        root.fill(&WHITE)
+            .map_err(|e| e.to_string())
+            .and_then(|()| draw(&root).map_err(|e| e.to_string()))
+            .and_then(|()| root.present().map_err(|e| e.to_string()))
+    };
+    match drawn {
+        Ok(()) => svg,
+        Err(e) => empty(&format!("cannot draw the chart: {e}")),
+    }
+}
+
 /// One bar per `(model, value)`.
 pub fn bars(title: &str, metric: &str, items: &[(String, f64)]) -> String {
     if items.is_empty() {
         return empty("no verified results yet");
     }
-    let mut svg = String::new();
-    let drawn = (|| -> Result<(), Box<dyn std::error::Error + '_>> {
-        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-        root.fill(&WHITE)?;
+    svg_of(|root| {
         let (lo, hi) = span(items.iter().map(|(_, v)| *v));
         let n = items.len();
-        let mut chart = ChartBuilder::on(&root)
+        let mut chart = ChartBuilder::on(root)
             .caption(title, ("sans-serif", 18))
             .margin(12)
             .x_label_area_size(40)
@@ -85,13 +101,8 @@ pub fn bars(title: &str, metric: &str, items: &[(String, f64)]) -> String {
             bar.set_margin(0, 0, 10, 10);
             bar
         }))?;
-        root.present()?;
         Ok(())
-    })();
-    match drawn {
-        Ok(()) => svg,
-        Err(e) => empty(&format!("cannot draw the chart: {e}")),
-    }
+    })
 }
 
 /// One labelled point per `(model, MACs per sample, value)`; the x axis is logarithmic.
@@ -100,15 +111,12 @@ pub fn against_macs(title: &str, metric: &str, points: &[(String, f64, f64)]) ->
     if points.is_empty() {
         return empty("no verified results with a structure analysis yet");
     }
-    let mut svg = String::new();
-    let drawn = (|| -> Result<(), Box<dyn std::error::Error + '_>> {
-        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-        root.fill(&WHITE)?;
+    svg_of(|root| {
         let (xmin, xmax) = points
             .iter()
             .fold((f64::INFINITY, 0f64), |(a, b), p| (a.min(p.1), b.max(p.1)));
         let (lo, hi) = span(points.iter().map(|p| p.2));
-        let mut chart = ChartBuilder::on(&root)
+        let mut chart = ChartBuilder::on(root)
             .caption(title, ("sans-serif", 18))
             .margin(12)
             .x_label_area_size(44)
@@ -125,13 +133,8 @@ pub fn against_macs(title: &str, metric: &str, points: &[(String, f64, f64)]) ->
                 + Circle::new((0, 0), 5, POINT.filled())
                 + Text::new(label_of(name), (8, -14), ("sans-serif", 13).into_font())
         }))?;
-        root.present()?;
         Ok(())
-    })();
-    match drawn {
-        Ok(()) => svg,
-        Err(e) => empty(&format!("cannot draw the chart: {e}")),
-    }
+    })
 }
 
 /// A metric's values against the steps it was reported at, as a line with its points.
@@ -144,10 +147,7 @@ pub fn curve(title: &str, metric: &str, points: &[(f64, f64)]) -> String {
     if points.is_empty() {
         return empty("no values reported yet");
     }
-    let mut svg = String::new();
-    let drawn = (|| -> Result<(), Box<dyn std::error::Error + '_>> {
-        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-        root.fill(&WHITE)?;
+    svg_of(|root| {
         let (xmin, xmax) = points
             .iter()
             .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
@@ -165,7 +165,7 @@ pub fn curve(title: &str, metric: &str, points: &[(f64, f64)]) -> String {
         } else {
             ymin.abs().max(1.0) * 0.1
         };
-        let mut chart = ChartBuilder::on(&root)
+        let mut chart = ChartBuilder::on(root)
             .caption(title, ("sans-serif", 18))
             .margin(12)
             .x_label_area_size(40)
@@ -178,13 +178,8 @@ pub fn curve(title: &str, metric: &str, points: &[(f64, f64)]) -> String {
             .draw()?;
         chart.draw_series(LineSeries::new(points.iter().copied(), BAR.stroke_width(2)))?;
         chart.draw_series(points.iter().map(|p| Circle::new(*p, 3, BAR.filled())))?;
-        root.present()?;
         Ok(())
-    })();
-    match drawn {
-        Ok(()) => svg,
-        Err(e) => empty(&format!("cannot draw the chart: {e}")),
-    }
+    })
 }
 
 /// Several series of fractions (0–1) against minutes before now, one colour per series, with
@@ -198,11 +193,8 @@ pub fn timelines(
     if series.is_empty() {
         return empty("no nodes yet");
     }
-    let mut svg = String::new();
-    let drawn = (|| -> Result<(), Box<dyn std::error::Error + '_>> {
-        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-        root.fill(&WHITE)?;
-        let mut chart = ChartBuilder::on(&root)
+    svg_of(|root| {
+        let mut chart = ChartBuilder::on(root)
             .caption(title, ("sans-serif", 18))
             .margin(12)
             .x_label_area_size(40)
@@ -232,13 +224,8 @@ pub fn timelines(
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK.mix(0.3))
             .draw()?;
-        root.present()?;
         Ok(())
-    })();
-    match drawn {
-        Ok(()) => svg,
-        Err(e) => empty(&format!("cannot draw the chart: {e}")),
-    }
+    })
 }
 
 /// `786.6K`, `4.1G`.

@@ -3,7 +3,7 @@
 use axum::extract::{Path, State};
 use axum::http::Uri;
 use axum::response::{IntoResponse, Redirect, Response};
-use modelyard_store::JobFilter;
+use modelyard_store::{JobFilter, JobRow};
 use serde_json::{json, Value};
 
 use super::{render, PageError};
@@ -54,22 +54,28 @@ pub async fn jobs_page(
     Ok(render(&state, &auth, "jobs.html", json!({ "jobs": jobs }))?.into_response())
 }
 
+/// Job `id` if the caller owns it (or is an admin); anyone else gets the same 404 as for a job
+/// that does not exist.
+async fn visible_job(state: &AppState, auth: &Auth, id: i64) -> Result<JobRow, PageError> {
+    state
+        .store
+        .job(id)
+        .await
+        .map_err(AppError::from)?
+        .filter(|j| auth.is_admin() || auth.name() == Some(j.owner.as_str()))
+        .ok_or_else(|| PageError(AppError::entry_not_found(format!("job {id} not found"))))
+}
+
 pub async fn job_page(
     State(state): State<AppState>,
     auth: Auth,
     uri: Uri,
     Path(id): Path<i64>,
 ) -> Result<Response, PageError> {
-    let Some(user) = auth.name() else {
+    if auth.name().is_none() {
         return Ok(to_login(&uri));
-    };
-    let job = state
-        .store
-        .job(id)
-        .await
-        .map_err(AppError::from)?
-        .filter(|j| auth.is_admin() || j.owner == user)
-        .ok_or_else(|| PageError(AppError::entry_not_found(format!("job {id} not found"))))?;
+    }
+    let job = visible_job(&state, &auth, id).await?;
     let finished = matches!(job.state.as_str(), "succeeded" | "failed" | "cancelled");
     // Finished jobs show their output here; running ones stream it into the page.
     let log: String = if finished {
@@ -147,14 +153,8 @@ pub async fn metric_chart(
     Path(id): Path<i64>,
     axum::extract::Query(q): axum::extract::Query<MetricChartQuery>,
 ) -> Result<Response, PageError> {
-    let user = auth.require().map_err(PageError)?.name.clone();
-    let job = state
-        .store
-        .job(id)
-        .await
-        .map_err(AppError::from)?
-        .filter(|j| auth.is_admin() || j.owner == user)
-        .ok_or_else(|| PageError(AppError::entry_not_found(format!("job {id} not found"))))?;
+    auth.require().map_err(PageError)?;
+    let job = visible_job(&state, &auth, id).await?;
     let points: Vec<(f64, f64)> = state
         .store
         .metrics(id, job.attempt)

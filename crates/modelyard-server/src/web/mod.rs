@@ -411,9 +411,7 @@ async fn repo_page(
             "results": results,
             "evaluate": evaluate,
             // Logged-in browsers may submit the evaluation, with a per-session CSRF token.
-            "csrf": crate::auth::session_cookie(&headers)
-                .filter(|_| auth.name().is_some())
-                .map(|s| crate::auth::csrf_token(&state, &s)),
+            "csrf": crate::auth::page_csrf(&state, &headers, &auth),
             "base": state.base_url(&headers),
             "can_write": auth.name() == Some(repo.owner.as_str()) || auth.is_admin(),
             "upload_url": format!("{prefix}/upload"),

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use super::{render, PageError, PageResult};
 use crate::analysis::api::human_count;
-use crate::auth::{csrf_token, form_caller, session_cookie, Auth};
+use crate::auth::{form_caller, page_csrf, Auth};
 use crate::error::AppError;
 use crate::results::api::{list_param, load_board, BoardQuery, CompareQuery};
 use crate::results::board::{is_fraction, visible, Board};
@@ -165,9 +165,7 @@ pub async fn compare_page(
     Query(q): Query<CompareQuery>,
 ) -> PageResult {
     // Logged-in browsers get the contrast-run form, protected by a per-session CSRF token.
-    let csrf = session_cookie(&headers)
-        .filter(|_| auth.name().is_some())
-        .map(|s| csrf_token(&state, &s));
+    let csrf = page_csrf(&state, &headers, &auth);
     let models = list_param(&q.models);
     if models.is_empty() {
         return render(

@@ -20,20 +20,13 @@ use crate::error::AppError;
 use crate::repo_ops::{self, CommitRequest};
 use crate::state::AppState;
 
-/// The CSRF token of a logged-in browser, or `None`.
-fn csrf(state: &AppState, headers: &HeaderMap, auth: &Auth) -> Option<String> {
-    crate::auth::session_cookie(headers)
-        .filter(|_| auth.name().is_some())
-        .map(|s| crate::auth::csrf_token(state, &s))
-}
-
 /// `GET /new`: the form that creates a model or dataset repository.
 pub async fn new_repo_page(
     State(state): State<AppState>,
     headers: HeaderMap,
     auth: Auth,
 ) -> Result<Response, PageError> {
-    let Some(token) = csrf(&state, &headers, &auth) else {
+    let Some(token) = crate::auth::page_csrf(&state, &headers, &auth) else {
         return Ok(Redirect::to("/login?next=/new").into_response());
     };
     Ok(render(
@@ -212,15 +205,15 @@ async fn store_field(
         .store
         .record_blob(stored.sha256.as_str(), stored.size as i64)
         .await?;
-    let lfs = pattern || binary || stored.size > LFS_THRESHOLD || stored.git_sha1.is_none();
-    Ok(match (lfs, stored.git_sha1) {
-        (false, Some(git_oid)) => TreeEntry {
+    let regular = !pattern && !binary && stored.size <= LFS_THRESHOLD;
+    Ok(match stored.git_sha1.filter(|_| regular) {
+        Some(git_oid) => TreeEntry {
             path: path.to_owned(),
             sha256: stored.sha256.to_string(),
             size: stored.size as i64,
             git_oid,
             lfs: false,
         },
-        _ => repo_ops::lfs_entry(path, stored.sha256.as_str(), stored.size as i64),
+        None => repo_ops::lfs_entry(path, stored.sha256.as_str(), stored.size as i64),
     })
 }
