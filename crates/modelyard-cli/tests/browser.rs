@@ -369,12 +369,29 @@ async fn a_researcher_in_a_real_browser() {
     c.goto(&format!("{}/jobs", s.url)).await.unwrap();
     shot(&c, "13-jobs").await;
 
+    // The simulator page replays a trace kept in a dataset repository through every policy.
+    let trace = folder(&[("trace.csv", synthetic_trace(400).as_bytes())]);
+    push(&s, &token, trace.path(), "alice/traces", true);
+    let simulate = "/cluster/simulate?trace=alice/traces&file=trace.csv&nodes=4".to_owned();
+    c.goto(&format!("{}{simulate}", s.url)).await.unwrap();
+    let text = body_text(&c).await;
+    assert!(text.contains("400 jobs on 32 GPUs"), "{text}");
+    let drawn =
+        "const i = document.getElementById('jct-cdf'); return i.complete && i.naturalWidth > 0";
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while c.execute(drawn, vec![]).await.unwrap() != json!(true) {
+        assert!(Instant::now() < deadline, "the JCT chart never loaded");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    shot(&c, "13b-simulate").await;
+
     // On a phone: nothing wider than the screen (wide tables scroll inside themselves).
     c.set_window_size(390, 844).await.unwrap();
     for (path, name) in [
         ("/alice/mnist-cnn".to_owned(), "14-phone-model"),
         (job_page.clone(), "15-phone-job"),
         ("/cluster".to_owned(), "16-phone-cluster"),
+        (simulate, "16b-phone-simulate"),
         (
             "/models?task=image-classification".to_owned(),
             "17-phone-models",
@@ -394,4 +411,24 @@ async fn a_researcher_in_a_real_browser() {
     let nodes = json(&s, "/api/cluster/nodes", Some(&token)).await;
     assert_eq!(nodes.as_array().unwrap().len(), 1);
     c.close().await.unwrap();
+}
+
+/// A generic-CSV trace of `n` jobs: bursts of arrivals, durations from seconds to hours, 1 to 8
+/// GPUs, four teams (deterministic, from a linear congruential generator).
+fn synthetic_trace(n: usize) -> String {
+    let mut x: u64 = 42;
+    let mut next = || {
+        x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        (x >> 33) as f64 / (1u64 << 31) as f64
+    };
+    let mut csv = String::from("submit_s,duration_s,gpus,group\n");
+    let mut t = 0.0;
+    for _ in 0..n {
+        t += 60.0 * next();
+        let duration = 10f64.powf(1.0 + 3.0 * next());
+        let gpus = [1, 1, 1, 2, 4, 8][(next() * 6.0) as usize];
+        let team = ["vision", "speech", "nlp", "rl"][(next() * 4.0) as usize];
+        csv += &format!("{t:.0},{duration:.0},{gpus},{team}\n");
+    }
+    csv
 }

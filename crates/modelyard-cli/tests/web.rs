@@ -410,6 +410,27 @@ async fn models_are_browsed_by_task_library_license_and_size() {
         html.contains("href=\"?params=0-10M&amp;sort=recent\""),
         "sorting keeps it: {html}"
     );
+    assert!(
+        html.contains("<span class=\"params\">6.0 K params</span>"),
+        "cards show a model's size: {html}"
+    );
+    let home = |s: &Server| {
+        let url = s.url.clone();
+        async move { reqwest::get(url).await.unwrap().text().await.unwrap() }
+    };
+    assert!(
+        !home(&s).await.contains("id=\"popular\""),
+        "nothing downloaded yet"
+    );
+    let got = s.get("/alice/cnn/resolve/main/mnist-8.onnx", None).await;
+    assert_eq!(got.status(), 200);
+    let html = home(&s).await;
+    let popular = &html[html.find("id=\"popular\"").expect("a popular section")..];
+    let popular = &popular[..popular.find("</section>").unwrap()];
+    assert!(
+        popular.contains("alice/cnn") && !popular.contains("alice/notes"),
+        "{popular}"
+    );
     let (cnn, _, html) = listed("params=10M-100M").await;
     assert!(!cnn && html.contains("id=\"no-match\""));
     assert_eq!(page(&s, "/models?params=lots", None).await.status(), 400);
@@ -424,4 +445,121 @@ async fn models_are_browsed_by_task_library_license_and_size() {
     assert_eq!(ids, ["alice/cnn"]);
     let api = common::jobs::json(&s, "/api/models?parameters=1B-", None).await;
     assert!(api.as_array().unwrap().is_empty());
+}
+
+/// Cells of the simulator table's row for `policy`, tags stripped.
+fn sim_row(html: &str, policy: &str) -> Vec<String> {
+    let start = html
+        .find(&format!("<b>{policy}</b>"))
+        .unwrap_or_else(|| panic!("no {policy} row: {html}"));
+    let row = &html[start..start + html[start..].find("</tr>").unwrap()];
+    row.split("<td>")
+        .map(|c| {
+            let mut text = String::new();
+            let mut in_tag = false;
+            for ch in c.chars() {
+                match ch {
+                    '<' => in_tag = true,
+                    '>' => in_tag = false,
+                    c if !in_tag => text.push(c),
+                    _ => {}
+                }
+            }
+            text.trim().to_owned()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_trace_in_a_dataset_repo_is_replayed_through_every_policy() {
+    let s = Server::start();
+    let alice = s.user("alice");
+    let bob = s.user("bob");
+    // One node of 4 GPUs (speed 0.8): a 10,000 s job and 30 jobs of 10 s arrive together, the
+    // long one first. FIFO makes the short ones wait behind it; shortest-predicted-first does not.
+    let mut csv = String::from("submit_s,duration_s,gpus,group\n0,10000,4,a\n");
+    for _ in 0..30 {
+        csv += "0,10,4,b\n";
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("jobs.csv"), &csv).unwrap();
+    std::fs::write(
+        dir.path().join("bad.csv"),
+        "submit_s,duration_s,gpus\n0,5,1\n3,soon,1\n",
+    )
+    .unwrap();
+    common::jobs::push(&s, &alice, dir.path(), "alice/traces", true);
+
+    let form = page(&s, "/cluster/simulate", None).await;
+    assert_eq!(form.status(), 200);
+    assert!(form.text().await.unwrap().contains("id=\"simulate-form\""));
+
+    let query = "trace=alice/traces&file=jobs.csv&nodes=1&gpus_per_node=4&sigma=0";
+    let resp = page(&s, &format!("/cluster/simulate?{query}"), None).await;
+    assert_eq!(resp.status(), 200);
+    let html = resp.text().await.unwrap();
+    assert!(html.contains("31 jobs on 4 GPUs"), "{html}");
+    for policy in ["fifo", "sjf", "mct", "ga", "ga-delay"] {
+        let cells = sim_row(&html, policy);
+        let mean: f64 = cells[1].parse().unwrap();
+        assert!(mean > 0.0, "{policy}: {cells:?}");
+    }
+    assert_eq!(sim_row(&html, "fifo")[2], "1.0");
+    let sjf: f64 = sim_row(&html, "sjf")[2].parse().unwrap();
+    assert!(
+        sjf < 0.2,
+        "sjf should not queue the short jobs behind the long one: {sjf}"
+    );
+    // The chart is the same replay, one curve per policy.
+    let chart = format!("/cluster/simulate.svg?{query}");
+    assert!(
+        html.contains("src=\"/cluster/simulate.svg?trace=alice%2Ftraces&amp;file=jobs.csv&amp;"),
+        "{html}"
+    );
+    let svg = page(&s, &chart, None).await;
+    assert_eq!(svg.headers()["content-type"], "image/svg+xml");
+    let svg = svg.text().await.unwrap();
+    assert!(svg.contains("<svg") && svg.contains("ga-delay") && svg.contains("polyline"));
+
+    // Bad input: the form again, saying what is wrong.
+    let bad = |q: &'static str| {
+        let s = &s;
+        async move {
+            let r = page(s, &format!("/cluster/simulate?{q}"), None).await;
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    let (status, html) = bad("trace=alice/traces&file=bad.csv").await;
+    assert_eq!(status, 400);
+    assert!(
+        html.contains("bad.csv: line 3: bad duration_s &quot;soon&quot;"),
+        "{html}"
+    );
+    let (status, html) = bad("trace=alice/traces&file=missing.csv").await;
+    assert_eq!(status, 404);
+    assert!(html.contains("missing.csv"), "{html}");
+    let (status, html) = bad("trace=alice/traces&file=jobs.csv&jobs=0").await;
+    assert_eq!(status, 400);
+    assert!(html.contains("jobs must be between 1 and 5000"), "{html}");
+    let (status, _) = bad("trace=alice/traces&file=../jobs.csv").await;
+    assert_eq!(status, 400);
+    // A private trace is replayed for its owner only; others see the same 404 as for none.
+    let private = tempfile::tempdir().unwrap();
+    std::fs::write(private.path().join("jobs.csv"), &csv).unwrap();
+    assert_eq!(
+        s.create_repo(&bob, "bob/secret", "dataset", true)
+            .await
+            .status(),
+        200
+    );
+    common::jobs::push(&s, &bob, private.path(), "bob/secret", true);
+    let (status, _) = bad("trace=bob/secret&file=jobs.csv").await;
+    assert_eq!(status, 404);
+    let owner = s
+        .get(
+            "/cluster/simulate?trace=bob/secret&file=jobs.csv",
+            Some(&bob),
+        )
+        .await;
+    assert_eq!(owner.status(), 200);
 }

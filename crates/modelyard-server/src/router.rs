@@ -125,6 +125,8 @@ pub fn router(state: AppState) -> Router {
         .route("/jobs/{id}", get(web::jobs::job_page))
         .route("/jobs/{id}/metrics.svg", get(web::jobs::metric_chart))
         .route("/cluster", get(web::jobs::cluster_page))
+        .route("/cluster/simulate", get(web::simulate::simulate_page))
+        .route("/cluster/simulate.svg", get(web::simulate::simulate_chart))
         .route(
             "/cluster/utilization.svg",
             get(web::jobs::utilization_chart),

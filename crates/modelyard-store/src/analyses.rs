@@ -133,6 +133,35 @@ impl Store {
         Ok(false)
     }
 
+    /// The parameter count of each repo's model on `main` (the largest analysed file there),
+    /// keyed by repo uid; repos without an analysed model are absent.
+    pub async fn main_parameters(
+        &self,
+        repo_uids: &[&str],
+    ) -> Result<std::collections::HashMap<String, i64>> {
+        if repo_uids.is_empty() {
+            return Ok(Default::default());
+        }
+        let marks: Vec<String> = (1..=repo_uids.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT b.repo_id AS repo_id, MAX(a.parameters) AS parameters FROM refs b \
+             JOIN tree_entries te ON te.commit_id = b.commit_id \
+             JOIN analyses a ON a.sha256 = te.sha256 \
+             WHERE b.kind = 'branch' AND b.name = 'main' AND a.parameters IS NOT NULL \
+             AND b.repo_id IN ({}) GROUP BY b.repo_id",
+            marks.join(", ")
+        );
+        let mut q = sqlx::query(&sql);
+        for uid in repo_uids {
+            q = q.bind(*uid);
+        }
+        let mut out = std::collections::HashMap::new();
+        for row in q.fetch_all(&self.pool).await? {
+            out.insert(row.try_get("repo_id")?, row.try_get("parameters")?);
+        }
+        Ok(out)
+    }
+
     /// Head commits of every branch of every model repo: where a restarted hub looks for
     /// files that still lack an analysis.
     pub async fn model_branch_heads(&self) -> Result<Vec<String>> {

@@ -301,6 +301,16 @@ pub(crate) async fn suite(store: Store) {
     assert_eq!(matching(sized(None, Some(30_000_000))).await, ["bob/pub1"]);
     assert!(matching(sized(Some(100_000_000), None)).await.is_empty());
     assert!(matching(sized(None, Some(1_000_000))).await.is_empty());
+    let all = store.list_repos(&q(None)).await.unwrap().repos;
+    let uids: Vec<&str> = all.iter().map(|r| r.uid.as_str()).collect();
+    let sizes = store.main_parameters(&uids).await.unwrap();
+    assert_eq!(
+        sizes.len(),
+        1,
+        "only bob/pub1 has an analysed model: {sizes:?}"
+    );
+    assert_eq!(sizes[&pub1.uid], 25_000_000);
+    assert!(store.main_parameters(&[]).await.unwrap().is_empty());
     let found = store
         .list_repos(&ListQuery {
             filters: Default::default(),

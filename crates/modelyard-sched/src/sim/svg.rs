@@ -6,7 +6,18 @@ use plotters::prelude::*;
 
 /// Writes the CDF of each policy's sorted completion times (seconds) to an SVG file.
 pub fn jct_cdf(path: &Path, series: &[(String, Vec<f64>)]) -> Result<(), String> {
-    let root = SVGBackend::new(path, (900, 560)).into_drawing_area();
+    std::fs::write(path, jct_cdf_svg(series)?).map_err(|e| e.to_string())
+}
+
+/// The CDF of each policy's sorted completion times (seconds), as an SVG document.
+pub fn jct_cdf_svg(series: &[(String, Vec<f64>)]) -> Result<String, String> {
+    let mut svg = String::new();
+    draw(&mut svg, series)?;
+    Ok(svg)
+}
+
+fn draw(svg: &mut String, series: &[(String, Vec<f64>)]) -> Result<(), String> {
+    let root = SVGBackend::with_string(svg, (900, 560)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| e.to_string())?;
     let lo = series
         .iter()

@@ -9,6 +9,8 @@
 //! Philly (`timestamp,duration,num_gpus,gpu_time,cluster`): `timestamp` is
 //! `YYYY-MM-DD HH:MM:SS` (UTC), `cluster` (the virtual cluster) becomes the group.
 
+use std::fs::File;
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 
 /// One job of a trace.
@@ -40,33 +42,172 @@ fn parse_err(line: usize, msg: impl Into<String>) -> TraceError {
     }
 }
 
-/// Reads a trace file, Philly or generic by its header.
+/// Reads a trace file, Philly or generic by its header, one line at a time.
 pub fn load(path: &Path) -> Result<Vec<TraceJob>, TraceError> {
-    let text = std::fs::read_to_string(path).map_err(|source| TraceError::Io {
+    let io = |source| TraceError::Io {
         path: path.display().to_string(),
         source,
-    })?;
-    parse(&text)
+    };
+    let mut lines = BufReader::new(File::open(path).map_err(io)?).lines();
+    let header = lines.next().transpose().map_err(io)?.unwrap_or_default();
+    let mut reader = TraceReader::new(&header)?;
+    for l in lines {
+        reader.push(&l.map_err(io)?)?;
+    }
+    Ok(reader.finish())
 }
 
 /// Parses a trace, Philly or generic by its header.
 pub fn parse(text: &str) -> Result<Vec<TraceJob>, TraceError> {
-    let header = text.lines().next().unwrap_or_default();
-    if header.split(',').any(|c| c.trim() == "num_gpus") {
-        parse_philly(text)
-    } else {
-        parse_generic(text)
+    let mut lines = text.lines();
+    let mut reader = TraceReader::new(lines.next().unwrap_or_default())?;
+    for l in lines {
+        reader.push(l)?;
     }
+    Ok(reader.finish())
 }
 
-fn columns(header: &str) -> Vec<&str> {
-    header.split(',').map(str::trim).collect()
+/// Column positions of one of the two formats.
+enum Format {
+    /// The Philly trace as published with the Sia artifact.
+    Philly {
+        ts: usize,
+        dur: usize,
+        gpus: usize,
+        group: Option<usize>,
+    },
+    /// The generic CSV described in the module docs.
+    Generic {
+        sub: usize,
+        dur: usize,
+        gpus: usize,
+        group: Option<usize>,
+        dataset: Option<usize>,
+        bytes: Option<usize>,
+    },
 }
 
-fn col(cols: &[&str], name: &str) -> Result<usize, TraceError> {
-    cols.iter()
-        .position(|c| *c == name)
-        .ok_or_else(|| parse_err(1, format!("no column {name:?}")))
+/// A trace fed one line at a time (from a file, or a stream out of blob storage), so the
+/// text is never held whole; only the parsed jobs are kept.
+pub struct TraceReader {
+    format: Format,
+    /// The 1-based number of the last line pushed (the header is line 1).
+    line: usize,
+    jobs: Vec<TraceJob>,
+}
+
+impl TraceReader {
+    /// Chooses the format from the header row: Philly when it names `num_gpus`.
+    pub fn new(header: &str) -> Result<Self, TraceError> {
+        let cols: Vec<&str> = header.split(',').map(str::trim).collect();
+        let find = |n: &str| cols.iter().position(|c| *c == n);
+        let col = |n: &str| find(n).ok_or_else(|| parse_err(1, format!("no column {n:?}")));
+        let format = if find("num_gpus").is_some() {
+            Format::Philly {
+                ts: col("timestamp")?,
+                dur: col("duration")?,
+                gpus: col("num_gpus")?,
+                group: find("cluster"),
+            }
+        } else {
+            Format::Generic {
+                sub: col("submit_s")?,
+                dur: col("duration_s")?,
+                gpus: col("gpus")?,
+                group: find("group"),
+                dataset: find("dataset"),
+                bytes: find("dataset_bytes"),
+            }
+        };
+        Ok(Self {
+            format,
+            line: 1,
+            jobs: Vec::new(),
+        })
+    }
+
+    /// Parses the next line; blank lines are skipped.
+    pub fn push(&mut self, l: &str) -> Result<(), TraceError> {
+        self.line += 1;
+        if l.trim().is_empty() {
+            return Ok(());
+        }
+        let line = self.line;
+        let f: Vec<&str> = l.split(',').map(str::trim).collect();
+        let text = |c: Option<usize>| c.and_then(|c| f.get(c).copied()).unwrap_or_default();
+        let job = match self.format {
+            Format::Philly {
+                ts,
+                dur,
+                gpus,
+                group,
+            } => {
+                let t = f
+                    .get(ts)
+                    .ok_or_else(|| parse_err(line, "missing timestamp"))?;
+                TraceJob {
+                    submit_s: parse_timestamp(t)
+                        .ok_or_else(|| parse_err(line, format!("bad timestamp {t:?}")))?,
+                    duration_s: num(f.get(dur).copied(), line, "duration")?,
+                    gpus: num::<f64>(f.get(gpus).copied(), line, "num_gpus")? as u32,
+                    group: text(group).to_owned(),
+                    dataset: None,
+                }
+            }
+            Format::Generic {
+                sub,
+                dur,
+                gpus,
+                group,
+                dataset,
+                bytes,
+            } => {
+                let name = text(dataset);
+                let dataset = match bytes {
+                    _ if name.is_empty() => None,
+                    Some(b) => Some((
+                        name.to_owned(),
+                        num(f.get(b).copied(), line, "dataset_bytes")?,
+                    )),
+                    None => {
+                        return Err(parse_err(
+                            line,
+                            format!("dataset {name:?} without dataset_bytes"),
+                        ))
+                    }
+                };
+                TraceJob {
+                    submit_s: num(f.get(sub).copied(), line, "submit_s")?,
+                    duration_s: num(f.get(dur).copied(), line, "duration_s")?,
+                    gpus: num(f.get(gpus).copied(), line, "gpus")?,
+                    group: text(group).to_owned(),
+                    dataset,
+                }
+            }
+        };
+        if !(job.duration_s.is_finite() && job.duration_s >= 0.0 && job.submit_s.is_finite()) {
+            return Err(parse_err(
+                line,
+                "times must be finite, durations not negative",
+            ));
+        }
+        self.jobs.push(job);
+        Ok(())
+    }
+
+    /// Jobs read so far.
+    pub fn len(&self) -> usize {
+        self.jobs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.jobs.is_empty()
+    }
+
+    /// The jobs, in file order.
+    pub fn finish(self) -> Vec<TraceJob> {
+        self.jobs
+    }
 }
 
 fn num<T: std::str::FromStr>(
@@ -78,84 +219,6 @@ fn num<T: std::str::FromStr>(
     f.trim()
         .parse()
         .map_err(|_| parse_err(line, format!("bad {what} {f:?}")))
-}
-
-/// The Philly trace as published with the Sia artifact.
-pub fn parse_philly(text: &str) -> Result<Vec<TraceJob>, TraceError> {
-    let mut lines = text.lines();
-    let cols = columns(lines.next().unwrap_or_default());
-    let (ts, dur, gpus) = (
-        col(&cols, "timestamp")?,
-        col(&cols, "duration")?,
-        col(&cols, "num_gpus")?,
-    );
-    let group = cols.iter().position(|c| *c == "cluster");
-    let mut out = Vec::new();
-    for (i, l) in lines.enumerate() {
-        if l.trim().is_empty() {
-            continue;
-        }
-        let line = i + 2;
-        let f: Vec<&str> = l.split(',').collect();
-        let t = f
-            .get(ts)
-            .ok_or_else(|| parse_err(line, "missing timestamp"))?;
-        out.push(TraceJob {
-            submit_s: parse_timestamp(t)
-                .ok_or_else(|| parse_err(line, format!("bad timestamp {t:?}")))?,
-            duration_s: num(f.get(dur).copied(), line, "duration")?,
-            gpus: num::<f64>(f.get(gpus).copied(), line, "num_gpus")? as u32,
-            group: group
-                .and_then(|g| f.get(g))
-                .unwrap_or(&"")
-                .trim()
-                .to_owned(),
-            dataset: None,
-        });
-    }
-    Ok(out)
-}
-
-/// The generic CSV described in the module docs.
-pub fn parse_generic(text: &str) -> Result<Vec<TraceJob>, TraceError> {
-    let mut lines = text.lines();
-    let cols = columns(lines.next().unwrap_or_default());
-    let (sub, dur, gpus) = (
-        col(&cols, "submit_s")?,
-        col(&cols, "duration_s")?,
-        col(&cols, "gpus")?,
-    );
-    let find = |n: &str| cols.iter().position(|c| *c == n);
-    let (group, ds, bytes) = (find("group"), find("dataset"), find("dataset_bytes"));
-    let mut out = Vec::new();
-    for (i, l) in lines.enumerate() {
-        if l.trim().is_empty() {
-            continue;
-        }
-        let line = i + 2;
-        let f: Vec<&str> = l.split(',').map(str::trim).collect();
-        let dataset = match (ds.and_then(|c| f.get(c)), bytes) {
-            (Some(name), Some(b)) if !name.is_empty() => Some((
-                (*name).to_owned(),
-                num(f.get(b).copied(), line, "dataset_bytes")?,
-            )),
-            (Some(name), None) if !name.is_empty() => {
-                return Err(parse_err(
-                    line,
-                    format!("dataset {name:?} without dataset_bytes"),
-                ))
-            }
-            _ => None,
-        };
-        out.push(TraceJob {
-            submit_s: num(f.get(sub).copied(), line, "submit_s")?,
-            duration_s: num(f.get(dur).copied(), line, "duration_s")?,
-            gpus: num(f.get(gpus).copied(), line, "gpus")?,
-            group: group.and_then(|g| f.get(g)).unwrap_or(&"").to_string(),
-            dataset,
-        });
-    }
-    Ok(out)
 }
 
 /// The first `n` jobs by submission time (ties keep file order), times shifted so the first
@@ -222,5 +285,21 @@ mod tests {
         let all = parse(text).unwrap();
         assert_eq!(all[0].dataset, Some(("imagenet".into(), 1000)));
         assert!(parse("submit_s,gpus\n1,1\n").is_err());
+    }
+
+    #[test]
+    fn bad_rows_name_their_line() {
+        let err = |t: &str| parse(t).unwrap_err().to_string();
+        let h = "submit_s,duration_s,gpus\n";
+        assert_eq!(
+            err(&format!("{h}0,1,1\n\n5,x,1\n")),
+            "line 4: bad duration_s \"x\""
+        );
+        assert!(err(&format!("{h}0,-3,1\n")).starts_with("line 2: "));
+        assert!(err(&format!("{h}0,NaN,1\n")).starts_with("line 2: "));
+        assert_eq!(
+            err("timestamp,duration,num_gpus\n2017-13-x 00:00:00,1,1\n"),
+            "line 2: bad timestamp \"2017-13-x 00:00:00\""
+        );
     }
 }

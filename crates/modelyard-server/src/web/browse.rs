@@ -7,7 +7,7 @@ use modelyard_store::{ListQuery, RepoFilters, RepoSort};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{render, repo_card, PageResult};
+use super::{render, repo_cards, PageResult};
 use crate::api::repos::parameter_range;
 use crate::auth::Auth;
 use crate::error::AppError;
@@ -27,6 +27,20 @@ const QUERY_VALUE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUM
     .remove(b'_')
     .remove(b'.')
     .remove(b'~');
+
+/// `k=v&…` with the values percent-encoded, for links that keep a page's query.
+pub(crate) fn query_string(pairs: &[(&str, &str)]) -> String {
+    let pairs: Vec<String> = pairs
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "{k}={}",
+                percent_encoding::utf8_percent_encode(v, QUERY_VALUE)
+            )
+        })
+        .collect();
+    pairs.join("&")
+}
 
 #[derive(Deserialize, Default)]
 pub struct BrowseQuery {
@@ -122,17 +136,12 @@ async fn browse(
     .filter_map(|(k, v)| v.map(|v| (k, v)))
     .collect();
     let query = |extra: &[(&str, String)]| {
-        let pairs: Vec<String> = kept
+        let pairs: Vec<(&str, &str)> = kept
             .iter()
             .chain(extra)
-            .map(|(k, v)| {
-                format!(
-                    "{k}={}",
-                    percent_encoding::utf8_percent_encode(v, QUERY_VALUE)
-                )
-            })
+            .map(|(k, v)| (*k, v.as_str()))
             .collect();
-        format!("?{}", pairs.join("&"))
+        format!("?{}", query_string(&pairs))
     };
     let sort_name = if sort == RepoSort::Downloads {
         "downloads"
@@ -150,7 +159,7 @@ async fn browse(
     } else {
         "Datasets"
     };
-    let repos: Vec<serde_json::Value> = page.repos.iter().map(repo_card).collect();
+    let repos = repo_cards(&state, &page.repos).await?;
     render(
         &state,
         &auth,

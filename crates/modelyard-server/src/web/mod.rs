@@ -4,6 +4,7 @@ pub mod browse;
 pub mod jobs;
 pub mod results;
 pub mod session;
+pub mod simulate;
 pub mod upload;
 
 use axum::extract::{Path, Query, State};
@@ -53,6 +54,10 @@ pub fn templates() -> minijinja::Environment<'static> {
             include_str!("../../templates/leaderboard.html"),
         ),
         ("compare.html", include_str!("../../templates/compare.html")),
+        (
+            "simulate.html",
+            include_str!("../../templates/simulate.html"),
+        ),
     ] {
         env.add_template(name, src).expect("templates are valid");
     }
@@ -133,6 +138,30 @@ pub(crate) fn render(state: &AppState, auth: &Auth, name: &str, mut ctx: Value) 
         .map_err(|e| PageError(AppError::internal(format!("template {name}: {e}"))))
 }
 
+/// Cards of a list of repos; models show their size when an analysed model is on `main`.
+async fn repo_cards(state: &AppState, repos: &[RepoRow]) -> Result<Vec<Value>, PageError> {
+    let models: Vec<&str> = repos
+        .iter()
+        .filter(|r| r.kind == RepoKind::Model)
+        .map(|r| r.uid.as_str())
+        .collect();
+    let sizes = state
+        .store
+        .main_parameters(&models)
+        .await
+        .map_err(AppError::from)?;
+    Ok(repos
+        .iter()
+        .map(|r| {
+            let mut card = repo_card(r);
+            if let Some(n) = sizes.get(&r.uid) {
+                card["parameters"] = json!(crate::analysis::api::human_count(*n as u64));
+            }
+            card
+        })
+        .collect())
+}
+
 fn repo_card(r: &RepoRow) -> Value {
     json!({
         "id": r.id.to_string(),
@@ -147,10 +176,12 @@ fn repo_card(r: &RepoRow) -> Value {
     })
 }
 
-async fn recent(
+/// The newest (or most downloaded) repos of `kind` the viewer may see, as cards.
+async fn top(
     state: &AppState,
     auth: &Auth,
     kind: RepoKind,
+    sort: RepoSort,
     limit: i64,
 ) -> Result<Vec<Value>, PageError> {
     let page = state
@@ -163,23 +194,38 @@ async fn recent(
             search: None,
             author: None,
             tags: vec![],
-            sort: RepoSort::Recent,
+            sort,
             limit,
             after: None,
         })
         .await
         .map_err(AppError::from)?;
-    Ok(page.repos.iter().map(repo_card).collect())
+    repo_cards(state, &page.repos).await
 }
 
 pub async fn home(State(state): State<AppState>, auth: Auth) -> PageResult {
-    let models = recent(&state, &auth, RepoKind::Model, 12).await?;
-    let datasets = recent(&state, &auth, RepoKind::Dataset, 12).await?;
+    let (model, dataset) = (RepoKind::Model, RepoKind::Dataset);
+    let models = top(&state, &auth, model, RepoSort::Recent, 12).await?;
+    let datasets = top(&state, &auth, dataset, RepoSort::Recent, 12).await?;
+    // Popular: downloaded at least once, most first (a fresh hub has none to show).
+    let popular = |cards: Vec<Value>| -> Vec<Value> {
+        cards
+            .into_iter()
+            .filter(|c| c["downloads"].as_i64() > Some(0))
+            .collect()
+    };
+    let popular_models = popular(top(&state, &auth, model, RepoSort::Downloads, 6).await?);
+    let popular_datasets = popular(top(&state, &auth, dataset, RepoSort::Downloads, 6).await?);
     render(
         &state,
         &auth,
         "home.html",
-        json!({ "repos": models, "datasets": datasets }),
+        json!({
+            "repos": models,
+            "datasets": datasets,
+            "popular_models": popular_models,
+            "popular_datasets": popular_datasets,
+        }),
     )
 }
 
