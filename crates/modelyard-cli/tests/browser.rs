@@ -164,8 +164,14 @@ async fn a_researcher_in_a_real_browser() {
         .await
         .unwrap();
     form.submit().await.unwrap();
-    let header = c.wait().for_element(Locator::Css("header")).await.unwrap();
-    assert!(header.text().await.unwrap().contains("alice"));
+    // Wait for the page after the form (the sign-up page's own header would go stale): only a
+    // logged-in header links to the viewer's tokens.
+    let me = c
+        .wait()
+        .for_element(Locator::Css("header a[href='/settings/tokens']"))
+        .await
+        .unwrap();
+    assert_eq!(me.text().await.unwrap(), "alice");
     shot(&c, "02-home").await;
 
     // A model repository created and filled through the pages.
@@ -384,6 +390,24 @@ async fn a_researcher_in_a_real_browser() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     shot(&c, "13b-simulate").await;
+
+    // Access tokens: one made from the page works for the API.
+    c.goto(&format!("{}/settings/tokens", s.url)).await.unwrap();
+    let form = c.form(Locator::Css("#create-token")).await.unwrap();
+    form.set_by_name("label", "laptop").await.unwrap();
+    form.set_by_name("scope", "write").await.unwrap();
+    form.submit().await.unwrap();
+    let made = c
+        .wait()
+        .for_element(Locator::Css("#token-value"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let who = json(&s, "/api/whoami-v2", Some(&made)).await;
+    assert_eq!(who["auth"]["accessToken"]["role"], "write");
+    shot(&c, "13c-tokens").await;
 
     // On a phone: nothing wider than the screen (wide tables scroll inside themselves).
     c.set_window_size(390, 844).await.unwrap();

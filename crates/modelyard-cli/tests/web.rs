@@ -57,7 +57,7 @@ async fn sessions_jobs_pages_and_cluster_page() {
     let alice = sign_up(&s, "alice").await;
     let home = page(&s, "/", Some(&alice)).await.text().await.unwrap();
     assert!(
-        home.contains("<span>alice</span>"),
+        home.contains("<a href=\"/settings/tokens\" title=\"Access tokens\">alice</a>"),
         "the header shows who is logged in"
     );
 
@@ -562,4 +562,125 @@ async fn a_trace_in_a_dataset_repo_is_replayed_through_every_policy() {
         )
         .await;
     assert_eq!(owner.status(), 200);
+}
+
+#[tokio::test]
+async fn tokens_are_issued_shown_once_and_revoked_from_the_browser() {
+    let s = Server::start();
+    let logged_out = page(&s, "/settings/tokens", None).await;
+    assert_eq!(logged_out.status(), 303);
+    assert_eq!(
+        logged_out.headers()["location"],
+        "/login?next=/settings/tokens"
+    );
+    let cookie = sign_up(&s, "carol").await;
+    let html = page(&s, "/settings/tokens", Some(&cookie))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("web session"),
+        "the session is listed: {html}"
+    );
+    let csrf = common::csrf_of(&html);
+    let post = |path: &'static str, form: Vec<(&'static str, String)>| {
+        let (s, cookie) = (&s, cookie.clone());
+        async move {
+            no_redirects()
+                .post(format!("{}{path}", s.url))
+                .header("cookie", cookie)
+                .form(&form)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let form = |label: &str, scope: &str, days: &str, csrf: &str| {
+        vec![
+            ("csrf", csrf.to_owned()),
+            ("label", label.to_owned()),
+            ("scope", scope.to_owned()),
+            ("expires_days", days.to_owned()),
+        ]
+    };
+    // A forged form issues nothing.
+    let forged = post("/settings/tokens", form("x", "write", "", "forged")).await;
+    assert_eq!(forged.status(), 403);
+    let bad = post("/settings/tokens", form("ci", "write", "soon", &csrf)).await;
+    assert_eq!(bad.status(), 400);
+    assert!(bad.text().await.unwrap().contains("whole number of days"));
+    let bad = post("/settings/tokens", form("ci", "admin", "", &csrf)).await;
+    assert_eq!(bad.status(), 400);
+    assert!(bad.text().await.unwrap().contains("unknown scope"));
+
+    let made = post("/settings/tokens", form("laptop", "write", "30", &csrf)).await;
+    assert_eq!(made.status(), 200);
+    let html = made.text().await.unwrap();
+    let start = html
+        .find("<code id=\"token-value\">")
+        .expect("the new token")
+        + 23;
+    let token = html[start..start + html[start..].find('<').unwrap()].to_owned();
+    assert!(token.starts_with("my_"), "{token}");
+    let who = common::jobs::json(&s, "/api/whoami-v2", Some(&token)).await;
+    assert_eq!(who["name"], "carol");
+    assert_eq!(who["auth"]["accessToken"]["role"], "write");
+    // Listed once made, with its use recorded; its value is never shown again.
+    let listed = common::jobs::json(&s, "/api/tokens", Some(&token)).await;
+    let laptop = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["label"] == "laptop")
+        .expect("listed")
+        .clone();
+    assert!(laptop["expiresAt"].is_string());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let l = common::jobs::json(&s, "/api/tokens", Some(&token)).await;
+        let t = l
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["label"] == "laptop")
+            .cloned();
+        if t.is_some_and(|t| t["lastUsedAt"].is_string()) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "last use never recorded");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let html = page(&s, "/settings/tokens", Some(&cookie))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("laptop") && !html.contains(&token));
+
+    // Someone else's token cannot be revoked by id; one's own stops working at once.
+    let id = laptop["id"].as_str().unwrap().to_owned();
+    let dave = s.user("dave");
+    let dave_id = common::jobs::json(&s, "/api/tokens", Some(&dave)).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let theirs = no_redirects()
+        .post(format!("{}/settings/tokens/{dave_id}/revoke", s.url))
+        .header("cookie", cookie.clone())
+        .form(&[("csrf", csrf.clone())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(theirs.status(), 404);
+    assert_eq!(s.get("/api/whoami-v2", Some(&dave)).await.status(), 200);
+    let revoked = no_redirects()
+        .post(format!("{}/settings/tokens/{id}/revoke", s.url))
+        .header("cookie", cookie.clone())
+        .form(&[("csrf", csrf.clone())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 303);
+    assert_eq!(s.get("/api/whoami-v2", Some(&token)).await.status(), 401);
 }

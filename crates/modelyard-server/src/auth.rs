@@ -89,14 +89,13 @@ impl FromRequestParts<AppState> for Auth {
         let Some((tok, user)) = found else {
             return Err(AppError::unauthorized("invalid token"));
         };
-        if tok
-            .expires_at
-            .is_some_and(|t| t <= modelyard_store::now_ms())
-        {
+        let now = modelyard_store::now_ms();
+        if tok.expires_at.is_some_and(|t| t <= now) {
             return Err(AppError::unauthorized(
                 "this token has expired; create a new one",
             ));
         }
+        note_use(state, &tok, now);
         Ok(Auth(Some(Caller {
             name: user.name,
             is_admin: user.is_admin,
@@ -162,16 +161,37 @@ pub fn session_cookie(headers: &axum::http::HeaderMap) -> Option<String> {
         .map(|(_, v)| v.to_owned())
 }
 
+/// How stale a token's "last used" time may be.
+const LAST_USED_RESOLUTION_MS: i64 = 3_600_000;
+
+/// Records a token's use to the hour: one write per token and hour, off the request's path.
+fn note_use(state: &AppState, tok: &modelyard_store::TokenRow, now: i64) {
+    if tok
+        .last_used_at
+        .is_none_or(|t| now - t > LAST_USED_RESOLUTION_MS)
+    {
+        let (store, id) = (state.store.clone(), tok.id.clone());
+        tokio::spawn(async move {
+            if let Err(e) = store.touch_token(&id, now).await {
+                tracing::warn!(error = %e, "cannot record a token's use");
+            }
+        });
+    }
+}
+
 /// The caller a session token stands for; an unknown or expired session is anonymous.
 async fn caller_for(state: &AppState, token: &str) -> AppResult<Option<Caller>> {
     let found = state.store.token_by_hash(&hash_token(token)).await?;
-    Ok(found
-        .filter(|(tok, _)| tok.expires_at.is_none_or(|t| t > modelyard_store::now_ms()))
-        .map(|(tok, user)| Caller {
-            name: user.name,
-            is_admin: user.is_admin,
-            can_write: tok.scope == "write",
-        }))
+    let now = modelyard_store::now_ms();
+    let found = found.filter(|(tok, _)| tok.expires_at.is_none_or(|t| t > now));
+    if let Some((tok, _)) = &found {
+        note_use(state, tok, now);
+    }
+    Ok(found.map(|(tok, user)| Caller {
+        name: user.name,
+        is_admin: user.is_admin,
+        can_write: tok.scope == "write",
+    }))
 }
 
 /// Compares secrets without an early exit, so timing does not reveal how much matched.

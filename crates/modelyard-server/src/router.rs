@@ -121,6 +121,14 @@ pub fn router(state: AppState) -> Router {
             get(web::session::signup_form).post(web::session::signup),
         )
         .route("/logout", post(web::session::logout))
+        .route(
+            "/settings/tokens",
+            get(web::tokens::tokens_page).post(web::tokens::create_token),
+        )
+        .route(
+            "/settings/tokens/{id}/revoke",
+            post(web::tokens::revoke_token),
+        )
         .route("/jobs", get(web::jobs::jobs_page))
         .route("/jobs/{id}", get(web::jobs::job_page))
         .route("/jobs/{id}/metrics.svg", get(web::jobs::metric_chart))

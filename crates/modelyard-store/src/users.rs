@@ -86,6 +86,16 @@ impl Store {
         })
     }
 
+    /// Records that token `id` was used at `at` (milliseconds).
+    pub async fn touch_token(&self, id: &str, at: i64) -> Result<()> {
+        sqlx::query("UPDATE tokens SET last_used_at = $1 WHERE id = $2")
+            .bind(at)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// The token with this hash and its user, whether or not it has expired.
     pub async fn token_by_hash(&self, token_hash: &str) -> Result<Option<(TokenRow, UserRow)>> {
         let row = sqlx::query(

@@ -156,7 +156,8 @@ pub async fn list_tokens(State(state): State<AppState>, auth: Auth) -> AppResult
         .map(|t| {
             json!({"id": t.id, "label": t.label, "scope": t.scope,
             "createdAt": super::fmt_date(t.created_at),
-            "expiresAt": t.expires_at.map(super::fmt_date)})
+            "expiresAt": t.expires_at.map(super::fmt_date),
+            "lastUsedAt": t.last_used_at.map(super::fmt_date)})
         })
         .collect();
     Ok(Json(Value::Array(items)))

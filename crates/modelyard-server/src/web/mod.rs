@@ -5,6 +5,7 @@ pub mod jobs;
 pub mod results;
 pub mod session;
 pub mod simulate;
+pub mod tokens;
 pub mod upload;
 
 use axum::extract::{Path, Query, State};
@@ -58,6 +59,7 @@ pub fn templates() -> minijinja::Environment<'static> {
             "simulate.html",
             include_str!("../../templates/simulate.html"),
         ),
+        ("tokens.html", include_str!("../../templates/tokens.html")),
     ] {
         env.add_template(name, src).expect("templates are valid");
     }
