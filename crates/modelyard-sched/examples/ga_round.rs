@@ -64,14 +64,31 @@ fn snapshot(jobs: usize, nodes: usize, seed: u64) -> (Vec<PendingJob>, Vec<NodeV
 
 fn main() {
     println!(
-        "{:>6} {:>6} {:>9} {:>9} {:>9} {:>9}",
+        "{:>6} {:>6} {:>18} {:>9} {:>9} {:>9}",
         "jobs", "nodes", "policy", "p50 ms", "max ms", "placed"
     );
-    for (jobs, nodes) in [(100, 20), (256, 64), (1000, 100)] {
+    // Every pending job planned in one round, without a clock ("all"); every job with the live
+    // wall-clock budget ("all+clock"); the live master's settings ("live": a window of the 128
+    // shortest-predicted or reserved jobs, and the budget).
+    let runs = [
+        (100, 20, "all"),
+        (256, 64, "all"),
+        (1000, 100, "all"),
+        (1000, 100, "all+clock"),
+        (1000, 100, "live"),
+    ];
+    for (jobs, nodes, mode) in runs {
         for delay in [false, true] {
-            let cfg = GaConfig {
-                window: jobs,
-                ..GaConfig::default()
+            let cfg = match mode {
+                "live" => GaConfig::live(),
+                "all+clock" => GaConfig {
+                    window: jobs,
+                    ..GaConfig::live()
+                },
+                _ => GaConfig {
+                    window: jobs,
+                    ..GaConfig::default()
+                },
             };
             let mut times = Vec::new();
             let mut placed = 0;
@@ -84,8 +101,8 @@ fn main() {
             }
             times.sort_by(f64::total_cmp);
             println!(
-                "{jobs:>6} {nodes:>6} {:>9} {:>9.2} {:>9.2} {:>9}",
-                if delay { "ga-delay" } else { "ga" },
+                "{jobs:>6} {nodes:>6} {:>18} {:>9.2} {:>9.2} {:>9}",
+                format!("{} {mode}", if delay { "ga-delay" } else { "ga" }),
                 times[times.len() / 2],
                 times[times.len() - 1],
                 placed / times.len()

@@ -65,6 +65,18 @@ impl Default for GaConfig {
     }
 }
 
+impl GaConfig {
+    /// The live master's settings: evolution stops after 60 ms of wall-clock time, so that with
+    /// its set-up and the final decode a round stays under 100 ms on one core (the `ga_round`
+    /// example measures it).
+    pub fn live() -> Self {
+        Self {
+            time_budget: Some(Duration::from_millis(60)),
+            ..Self::default()
+        }
+    }
+}
+
 /// Genetic algorithm over job order and node choice, minimising predicted mean completion time
 /// (transfer of missing inputs included; makespan breaks ties). With a [`DelayConfig`] it is
 /// `ga-delay`: jobs are limited to nodes holding their inputs for a bounded wait.

@@ -334,13 +334,16 @@ pub(crate) fn evolve(
         .min((cfg.gene_budget / per_gen.max(1)) as usize);
     let mut mark = vec![false; p.len()];
     let mut stall = 0;
-    for _ in 0..gens {
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            break;
-        }
+    let late = || deadline.is_some_and(|d| Instant::now() >= d);
+    'generations: for _ in 0..gens {
         let best = pop[0].fitness;
         let mut next: Vec<Chromosome> = pop[..cfg.elite.min(size)].to_vec();
         while next.len() < size {
+            // Checked per child: with a thousand jobs one generation takes milliseconds. A
+            // generation cut short is dropped; the last whole one stands.
+            if late() {
+                break 'generations;
+            }
             let (a, b) = (tournament(&pop, rng), tournament(&pop, rng));
             let (mut order, mut node) = if rng.gen_bool(cfg.crossover) {
                 let order = order_crossover(&a.order, &b.order, rng, &mut mark);

@@ -16,7 +16,7 @@ pub const POLICY_ENV: &str = "MODELYARD_SCHED_POLICY";
 /// Seconds a job may decline nodes without its inputs under `ga-delay` (default 3600).
 pub const DELAY_ENV: &str = "MODELYARD_SCHED_DELAY_S";
 
-/// The policy named by [`POLICY_ENV`]; a GA round is capped at 100 ms of wall-clock time.
+/// The policy named by [`POLICY_ENV`], with the GA's live settings ([`GaConfig::live`]).
 fn configured_policy() -> Box<dyn Policy + Send> {
     let kind = match std::env::var(POLICY_ENV) {
         Ok(name) => name.parse().unwrap_or_else(|e: String| {
@@ -26,10 +26,7 @@ fn configured_policy() -> Box<dyn Policy + Send> {
         Err(_) => PolicyKind::GaDelay,
     };
     let mut opts = PolicyOptions {
-        ga: GaConfig {
-            time_budget: Some(Duration::from_millis(100)),
-            ..GaConfig::default()
-        },
+        ga: GaConfig::live(),
         ..PolicyOptions::default()
     };
     if let Ok(v) = std::env::var(DELAY_ENV) {
