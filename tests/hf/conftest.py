@@ -48,6 +48,13 @@ class Server:
         self.stdout_lines: list[str] = []
         self.proc: subprocess.Popen | None = None
 
+    @staticmethod
+    def extra_args() -> list[str]:
+        """With HF_TESTS_BLOB_STORE (an s3:// URL, set by scripts/hf-tests under scripts/services),
+        blobs go to that S3 store and LFS downloads are redirected to pre-signed URLs."""
+        store = os.environ.get("HF_TESTS_BLOB_STORE")
+        return ["--blob-store", store, "--download-redirect", "true"] if store else []
+
     def _env(self) -> dict:
         env = {k: v for k, v in os.environ.items() if not k.startswith("MODELYARD_")}
         env.setdefault("RUST_LOG", "info")
@@ -57,7 +64,8 @@ class Server:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = open(_SERVER_LOG, "wb")
         self.proc = subprocess.Popen(
-            [self.binary, "serve", "--bind", "127.0.0.1:0", "--data-dir", str(self.data_dir)],
+            [self.binary, "serve", "--bind", "127.0.0.1:0", "--data-dir", str(self.data_dir)]
+            + self.extra_args(),
             stdout=subprocess.PIPE, stderr=log, cwd=str(self.data_dir.parent), env=self._env(),
             text=True, bufsize=1,
         )

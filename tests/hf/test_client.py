@@ -223,6 +223,9 @@ def test_file_metadata_etag_and_commit_headers(hf, server, alice, model_repo):
     assert meta.commit_hash == commit
     assert meta.etag == sha256(files["big/model.bin"])
     assert meta.size == BIG_SIZE
+    # With download redirects on (see conftest), LFS content comes from the object store.
+    redirected = urllib.parse.urlsplit(meta.location).netloc != urllib.parse.urlsplit(server.url).netloc
+    assert redirected == bool(os.environ.get("HF_TESTS_BLOB_STORE")), meta.location
 
 
 def test_upload_file_and_create_commit_from_bytes(hf, api, server, alice, cache_dir):

@@ -139,6 +139,19 @@ impl BlobStore {
         }
     }
 
+    /// A URL from which a client downloads the blob straight from the object store, without
+    /// credentials, until `expires_in` has passed; `None` for a local directory.
+    pub async fn presigned_get(
+        &self,
+        sha: &Sha256,
+        expires_in: std::time::Duration,
+    ) -> Result<Option<String>, BlobError> {
+        match self {
+            BlobStore::Local(_) => Ok(None),
+            BlobStore::S3(s) => s.presigned_get(sha, expires_in).await.map(Some),
+        }
+    }
+
     pub async fn delete(&self, sha: &Sha256) -> Result<bool, BlobError> {
         match self {
             BlobStore::Local(l) => l.delete(sha).await,

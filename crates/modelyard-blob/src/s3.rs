@@ -117,6 +117,26 @@ impl S3Blobs {
         self.key(&format!("blobs/{}/{}/{s}", &s[..2], &s[2..4]))
     }
 
+    /// A URL that downloads the blob without credentials until `expires_in` has passed
+    /// (AWS SigV4 query signing).
+    pub async fn presigned_get(
+        &self,
+        sha: &Sha256,
+        expires_in: std::time::Duration,
+    ) -> Result<String, BlobError> {
+        use object_store::signer::Signer;
+        let url = self
+            .store
+            .signed_url(
+                object_store::signer::Method::GET,
+                &self.key_of(sha),
+                expires_in,
+            )
+            .await
+            .map_err(io::Error::from)?;
+        Ok(url.to_string())
+    }
+
     fn tmp_prefix(&self) -> Path {
         self.key("tmp")
     }

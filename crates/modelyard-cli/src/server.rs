@@ -32,8 +32,16 @@ pub struct ServeArgs {
     /// Milliseconds without a heartbeat after which a worker is lost [default: 15000].
     #[arg(long, env = "MODELYARD_NODE_LEASE_MS")]
     pub node_lease_ms: Option<u64>,
-    /// A TOML file with the same settings (bind, data_dir, database_url, blob_store, public_url);
-    /// ./modelyard.toml is read when present.
+    /// Answer metadata reads and token checks from this replica's memory, at most about a
+    /// second behind other replicas' writes [default: true]; false asks the database every time.
+    #[arg(long, env = "MODELYARD_READ_CACHE")]
+    pub read_cache: Option<bool>,
+    /// Redirect downloads of LFS files in an S3 blob store to pre-signed URLs, so clients fetch
+    /// the bytes from the object store [default: false].
+    #[arg(long, env = "MODELYARD_DOWNLOAD_REDIRECT")]
+    pub download_redirect: Option<bool>,
+    /// A TOML file with the same settings (bind, data_dir, database_url, blob_store, public_url,
+    /// node_lease_ms, read_cache, download_redirect); ./modelyard.toml is read when present.
     #[arg(long, env = "MODELYARD_CONFIG")]
     pub config: Option<PathBuf>,
 }
@@ -47,6 +55,8 @@ struct FileConfig {
     blob_store: Option<String>,
     public_url: Option<String>,
     node_lease_ms: Option<u64>,
+    read_cache: Option<bool>,
+    download_redirect: Option<bool>,
 }
 
 impl ServeArgs {
@@ -78,6 +88,12 @@ impl ServeArgs {
         config.public_url = self.public_url.clone().or(file.public_url);
         if let Some(ms) = self.node_lease_ms.or(file.node_lease_ms) {
             config.node_lease = std::time::Duration::from_millis(ms.max(300));
+        }
+        if let Some(on) = self.read_cache.or(file.read_cache) {
+            config.read_cache = on;
+        }
+        if let Some(on) = self.download_redirect.or(file.download_redirect) {
+            config.download_redirect = on;
         }
         Ok(config)
     }
@@ -283,6 +299,8 @@ mod tests {
             blob_store: None,
             public_url: None,
             node_lease_ms: None,
+            read_cache: None,
+            download_redirect: None,
             config,
         }
     }

@@ -708,7 +708,7 @@ async fn private_repos_are_invisible_to_others_on_every_path() {
 }
 
 #[tokio::test]
-async fn anonymous_reads_are_cached_but_never_stale_after_a_write_or_private() {
+async fn reads_are_cached_per_viewer_but_never_stale_after_a_write_or_private() {
     let s = Server::start();
     let alice = s.user("alice");
     assert_eq!(
@@ -756,6 +756,56 @@ async fn anonymous_reads_are_cached_but_never_stale_after_a_write_or_private() {
     let anon = info("/api/models?author=alice").await;
     assert_eq!(anon.as_array().unwrap().len(), 1, "{anon}");
     assert_eq!(s.get("/api/models/alice/hidden", None).await.status(), 404);
+    // Authenticated reads are cached per viewer: alice's again (from the cache) still shows
+    // her private repo, bob's, right after, never does.
+    let bob = s.user("bob");
+    let listed_by = |token: &str| {
+        let (s, token) = (&s, token.to_owned());
+        async move {
+            let r = s.get("/api/models?author=alice", Some(&token)).await;
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    for _ in 0..2 {
+        let (status, body) = listed_by(&alice).await;
+        assert_eq!(status, 200);
+        assert!(body.contains("alice/hidden"), "{body}");
+        let (status, body) = listed_by(&bob).await;
+        assert_eq!(status, 200);
+        assert!(!body.contains("alice/hidden"), "{body}");
+        assert_eq!(
+            s.get("/api/models/alice/hidden", Some(&bob)).await.status(),
+            404
+        );
+    }
+    // A bad token is refused, not answered from anyone's entry; a revoked one at once.
+    assert_eq!(listed_by("my_not-a-token").await.0, 401);
+    let extra: Value = s
+        .req(reqwest::Method::POST, "/api/tokens", Some(&alice))
+        .json(&json!({"label": "short-lived", "scope": "read"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let extra_token = extra["token"].as_str().unwrap();
+    assert_eq!(listed_by(extra_token).await.0, 200);
+    let revoked = s
+        .req(
+            reqwest::Method::DELETE,
+            &format!("/api/tokens/{}", extra["id"].as_str().unwrap()),
+            Some(&alice),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 200);
+    assert_eq!(
+        listed_by(extra_token).await.0,
+        401,
+        "revoked tokens stop at once"
+    );
     // Making the repo public through the settings API shows at once too.
     let r = s
         .req(

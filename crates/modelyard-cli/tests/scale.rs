@@ -255,6 +255,74 @@ async fn two_replicas_on_postgres_and_s3_share_pushes_and_pulls() {
         assert_eq!(part.bytes().await.unwrap(), &big[8_388_000..8_390_000]);
     }
 
+    // A replica configured to redirect downloads sends LFS content to a pre-signed S3 URL,
+    // with the Hub's metadata on the 302; small regular files it still serves itself.
+    let (r3, _) = Replica::start_with(&b, &["--download-redirect", "true"]);
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let big_url = format!("{}/alice/rt/resolve/main/weights/model.bin", r3.url);
+    let moved = no_redirects.get(&big_url).send().await.unwrap();
+    assert_eq!(moved.status(), 302, "{}", r3.log());
+    let h = moved.headers();
+    let location = h["location"].to_str().unwrap().to_owned();
+    let s3_endpoint = b
+        .blob_store
+        .split("endpoint=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap();
+    assert!(
+        location.starts_with(s3_endpoint) && location.contains("X-Amz-Signature="),
+        "{location} is not a pre-signed URL on {s3_endpoint}"
+    );
+    let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&big));
+    assert_eq!(h["x-linked-etag"], format!("\"{sha}\"").as_str());
+    assert_eq!(h["x-linked-size"], big.len().to_string().as_str());
+    assert_eq!(h["x-repo-commit"], r3.head("alice/rt").await.as_str());
+    let head = no_redirects.head(&big_url).send().await.unwrap();
+    assert_eq!(head.status(), 302);
+    // The URL works without credentials, for the whole file and for a range.
+    let direct = reqwest::get(&location).await.unwrap();
+    assert_eq!(direct.status(), 200);
+    assert_eq!(direct.bytes().await.unwrap(), &big[..]);
+    let part = reqwest::Client::new()
+        .get(&big_url)
+        .header("range", "bytes=100-199")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(part.status(), 206);
+    assert_eq!(part.bytes().await.unwrap(), &big[100..200]);
+    // A regular (non-LFS) file, committed inline, is served by the replica itself.
+    let inline = reqwest::Client::new()
+        .post(format!("{}/api/models/alice/rt/commit/main", r3.url))
+        .bearer_auth(&alice)
+        .header("content-type", "application/x-ndjson")
+        .body(concat!(
+            r#"{"key":"header","value":{"summary":"notes"}}"#,
+            "\n",
+            r#"{"key":"file","value":{"path":"NOTES.txt","encoding":"base64","content":"aGk="}}"#
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(inline.status(), 200);
+    let notes = no_redirects
+        .get(format!("{}/alice/rt/resolve/main/NOTES.txt", r3.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(notes.status(), 200);
+    assert_eq!(notes.bytes().await.unwrap(), &b"hi"[..]);
+    let via_redirect = work.path().join("via-redirect");
+    ok(&r3.cli(None, &["pull", "alice/rt", via_redirect.to_str().unwrap()]));
+    same_files(&src, &via_redirect, &paths);
+    drop(r3);
+
     // Listing and search read PostgreSQL.
     let found: Value = reqwest::get(format!("{}/api/models?search=RT", r2.url))
         .await

@@ -85,22 +85,19 @@ impl FromRequestParts<AppState> for Auth {
             .ok_or_else(|| {
                 AppError::unauthorized("the Authorization header must be 'Bearer <token>'")
             })?;
-        let found = state.store.token_by_hash(&hash_token(token)).await?;
-        let Some((tok, user)) = found else {
+        let Some(found) = lookup_token(state, token).await? else {
             return Err(AppError::unauthorized("invalid token"));
         };
-        let now = modelyard_store::now_ms();
-        if tok.expires_at.is_some_and(|t| t <= now) {
+        if found
+            .0
+            .expires_at
+            .is_some_and(|t| t <= modelyard_store::now_ms())
+        {
             return Err(AppError::unauthorized(
                 "this token has expired; create a new one",
             ));
         }
-        note_use(state, &tok, now);
-        Ok(Auth(Some(Caller {
-            name: user.name,
-            is_admin: user.is_admin,
-            can_write: tok.scope == "write",
-        })))
+        Ok(Auth(Some(caller_of(&found))))
     }
 }
 
@@ -179,19 +176,72 @@ fn note_use(state: &AppState, tok: &modelyard_store::TokenRow, now: i64) {
     }
 }
 
-/// The caller a session token stands for; an unknown or expired session is anonymous.
-async fn caller_for(state: &AppState, token: &str) -> AppResult<Option<Caller>> {
-    let found = state.store.token_by_hash(&hash_token(token)).await?;
-    let now = modelyard_store::now_ms();
-    let found = found.filter(|(tok, _)| tok.expires_at.is_none_or(|t| t > now));
-    if let Some((tok, _)) = &found {
-        note_use(state, tok, now);
+/// A token and its user, as stored.
+pub type TokenOwner = (modelyard_store::TokenRow, modelyard_store::UserRow);
+
+/// The stored token `token` and its user, expired or not. Found tokens are kept for up to a
+/// second in the replica's token cache (emptied by every write through the replica, a revocation
+/// included), so a client's burst of reads checks its token once, not once per request.
+pub async fn lookup_token(
+    state: &AppState,
+    token: &str,
+) -> AppResult<Option<std::sync::Arc<TokenOwner>>> {
+    let hash = hash_token(token);
+    let cached = state.config.read_cache;
+    if let Some(hit) = state.read_cache.tokens.get(&hash).filter(|_| cached) {
+        return Ok(Some(hit));
     }
-    Ok(found.map(|(tok, user)| Caller {
-        name: user.name,
+    let writes = state.read_cache.writes();
+    let Some(found) = state.store.token_by_hash(&hash).await? else {
+        return Ok(None);
+    };
+    note_use(state, &found.0, modelyard_store::now_ms());
+    let found = std::sync::Arc::new(found);
+    // Read while a write ran (perhaps this token's revocation): used once, not kept.
+    if cached && state.read_cache.writes() == writes {
+        state.read_cache.tokens.insert(hash, found.clone());
+    }
+    Ok(Some(found))
+}
+
+fn caller_of((tok, user): &TokenOwner) -> Caller {
+    Caller {
+        name: user.name.clone(),
         is_admin: user.is_admin,
         can_write: tok.scope == "write",
-    }))
+    }
+}
+
+/// The caller behind a request's `Authorization: Bearer` token: `None` without one, or when it
+/// is malformed, unknown or expired (the handler then answers why).
+pub async fn bearer_caller(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+) -> AppResult<Option<Caller>> {
+    let Some(token) = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+    else {
+        return Ok(None);
+    };
+    let now = modelyard_store::now_ms();
+    Ok(lookup_token(state, token.trim())
+        .await?
+        .filter(|f| f.0.expires_at.is_none_or(|t| t > now))
+        .map(|f| caller_of(&f)))
+}
+
+/// The caller a session token stands for; an unknown or expired session is anonymous.
+async fn caller_for(state: &AppState, token: &str) -> AppResult<Option<Caller>> {
+    let now = modelyard_store::now_ms();
+    Ok(lookup_token(state, token)
+        .await?
+        .filter(|f| f.0.expires_at.is_none_or(|t| t > now))
+        .map(|f| caller_of(&f)))
 }
 
 /// Compares secrets without an early exit, so timing does not reveal how much matched.

@@ -24,6 +24,12 @@ pub struct ServerConfig {
     pub max_file_bytes: u64,
     /// A worker silent this long is lost; its jobs go back to the queue.
     pub node_lease: std::time::Duration,
+    /// Serve metadata reads and token checks from the replica's memory (see `read_cache`):
+    /// other replicas' writes show within about a second. Off, every request asks the database.
+    pub read_cache: bool,
+    /// Answer downloads of LFS files stored in S3 with a redirect to a pre-signed URL, so the
+    /// bytes flow from the object store, not through the replica. No effect on local blobs.
+    pub download_redirect: bool,
 }
 
 impl ServerConfig {
@@ -36,6 +42,8 @@ impl ServerConfig {
             public_url: None,
             max_file_bytes: 1 << 40,
             node_lease: std::time::Duration::from_secs(15),
+            read_cache: true,
+            download_redirect: false,
         }
     }
 

@@ -1,14 +1,17 @@
-//! A cache of anonymous metadata reads (repo lists, search, info, trees, refs, commits): what
-//! every visitor and unauthenticated client sees, served from memory instead of the database.
+//! A cache of metadata reads (repo lists, search, info, trees, refs, commits), served from
+//! memory instead of the database, kept apart per viewer.
 //!
-//! Only requests without credentials (no `Authorization`, no cookie) are cached, so a cached
-//! response never holds anything private. A write through this replica (any unsafe method
-//! outside the cluster and job APIs) empties the cache when it completes, and a response
-//! computed while a write ran is not kept; writes through other replicas, and changes made by
-//! background tasks (an analysis finishing, download counts), show within `TTL` plus the time
-//! one refresh takes (`STALE_MAX` at most): when an entry expires, one request recomputes it
-//! while the others are still answered from it, so a popular listing never sends every
-//! connection to the database at once.
+//! Requests without credentials and requests with an API token (`Authorization: Bearer`) are
+//! cached, each under the viewer it is answered for (anonymous, or the token's user and whether
+//! they are an admin: all a metadata response depends on), so a response holding someone's
+//! private repos is only ever served to that someone. Browser requests (with a cookie) are not
+//! cached. A write through this replica (any unsafe method outside the cluster and job APIs)
+//! empties the cache and the token cache when it completes, and a response computed while a
+//! write ran is not kept; writes through other replicas, and changes made by background tasks
+//! (an analysis finishing, download counts), show within `TTL` plus the time one refresh takes
+//! (`STALE_MAX` at most): when an entry expires, one request recomputes it while the others are
+//! still answered from it, so a popular listing never sends every connection to the database
+//! at once. A token revoked through another replica stops working here within `TTL`.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -49,10 +52,12 @@ impl Cached {
     }
 }
 
-/// The cache and the count of writes that invalidated it.
+/// The cache, the token cache, and the count of writes that invalidated them.
 #[derive(Clone)]
 pub struct ReadCache {
     entries: moka::sync::Cache<String, Arc<Cached>>,
+    /// Stored tokens by hash (see [`crate::auth::lookup_token`]), kept for `TTL` at most.
+    pub(crate) tokens: moka::sync::Cache<String, Arc<crate::auth::TokenOwner>>,
     writes: Arc<AtomicU64>,
 }
 
@@ -64,6 +69,10 @@ impl Default for ReadCache {
                 // Expired entries are refreshed in place; ones nobody asks for again go.
                 .time_to_idle(TTL * 30)
                 .build(),
+            tokens: moka::sync::Cache::builder()
+                .max_capacity(CAPACITY)
+                .time_to_live(TTL)
+                .build(),
             writes: Arc::default(),
         }
     }
@@ -74,17 +83,25 @@ impl ReadCache {
     pub fn invalidate(&self) {
         self.writes.fetch_add(1, Ordering::SeqCst);
         self.entries.invalidate_all();
+        self.tokens.invalidate_all();
+    }
+
+    /// Writes so far: a value read before a lookup and compared after it tells whether a
+    /// write ran meanwhile.
+    pub fn writes(&self) -> u64 {
+        self.writes.load(Ordering::SeqCst)
     }
 }
 
-/// The cache key of a cacheable request: its URI and the headers a response is built from
-/// (links use the host and scheme the client sees).
-fn key(req: &Request) -> Option<String> {
+/// The cache key of a cacheable request, before its viewer is known: its URI and the headers
+/// a response is built from (links use the host and scheme the client sees); and whether it
+/// carries a token (else it is anonymous).
+fn key(req: &Request) -> Option<(String, bool)> {
     if req.method() != Method::GET {
         return None;
     }
     let h = req.headers();
-    if h.contains_key("authorization") || h.contains_key("cookie") {
+    if h.contains_key("cookie") {
         return None;
     }
     let path = req.uri().path();
@@ -95,13 +112,24 @@ fn key(req: &Request) -> Option<String> {
         return None;
     }
     let header = |n: &str| h.get(n).and_then(|v| v.to_str().ok()).unwrap_or("");
-    Some(format!(
-        "{}\n{}\n{}\n{}",
-        req.uri(),
-        header("host"),
-        header("x-forwarded-host"),
-        header("x-forwarded-proto")
+    Some((
+        format!(
+            "{}\n{}\n{}\n{}",
+            req.uri(),
+            header("host"),
+            header("x-forwarded-host"),
+            header("x-forwarded-proto")
+        ),
+        h.contains_key("authorization"),
     ))
+}
+
+/// The full key: who the response is for, then the request's key.
+fn viewer_key(caller: Option<&crate::auth::Caller>, key: &str) -> String {
+    match caller {
+        None => format!("~anonymous\n{key}"),
+        Some(c) => format!("@{}\n{}\n{key}", c.name, c.is_admin),
+    }
 }
 
 /// Writes that change what the cached reads show: anything but reads and the cluster's own
@@ -117,7 +145,16 @@ fn invalidates(req: &Request) -> bool {
 /// The middleware.
 pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let cache = &state.read_cache;
-    let Some(key) = key(&req) else {
+    let key = match key(&req).filter(|_| state.config.read_cache) {
+        Some((key, false)) => Some(viewer_key(None, &key)),
+        // A token that does not resolve (malformed, unknown, expired) is answered uncached.
+        Some((key, true)) => match crate::auth::bearer_caller(&state, req.headers()).await {
+            Ok(Some(caller)) => Some(viewer_key(Some(&caller), &key)),
+            _ => None,
+        },
+        None => None,
+    };
+    let Some(key) = key else {
         let write = invalidates(&req);
         let resp = next.run(req).await;
         if write {
@@ -182,12 +219,17 @@ mod tests {
     }
 
     #[test]
-    fn only_anonymous_metadata_reads_are_kept() {
+    fn only_metadata_reads_are_kept_and_per_viewer() {
         let get = |uri: &str, h: &[(&str, &str)]| key(&req(Method::GET, uri, h));
-        assert!(get("/api/models?search=x", &[("host", "a")]).is_some());
+        assert!(!get("/api/models?search=x", &[("host", "a")]).unwrap().1);
         assert!(get("/api/datasets/ns/n/tree/main", &[]).is_some());
-        // Credentials, background-computed results and other paths are never cached.
-        assert!(get("/api/models", &[("authorization", "Bearer t")]).is_none());
+        // A token is cached under its viewer; browser sessions, background-computed results
+        // and other paths are never cached.
+        assert!(
+            get("/api/models", &[("authorization", "Bearer t")])
+                .unwrap()
+                .1
+        );
         assert!(get("/api/models", &[("cookie", "s=1")]).is_none());
         assert!(get("/api/models/ns/n/analysis/main", &[]).is_none());
         assert!(get("/api/jobs", &[]).is_none());
@@ -198,6 +240,20 @@ mod tests {
             get("/api/models", &[("host", "a")]),
             get("/api/models", &[("host", "b")])
         );
+        // Viewers never share an entry.
+        let who = |name: &str, is_admin: bool| crate::auth::Caller {
+            name: name.into(),
+            is_admin,
+            can_write: false,
+        };
+        let keys = [
+            viewer_key(None, "k"),
+            viewer_key(Some(&who("alice", false)), "k"),
+            viewer_key(Some(&who("alice", true)), "k"),
+            viewer_key(Some(&who("bob", false)), "k"),
+        ];
+        let distinct: std::collections::HashSet<_> = keys.iter().collect();
+        assert_eq!(distinct.len(), keys.len());
         // Writes invalidate, the cluster's own traffic does not.
         assert!(invalidates(&req(
             Method::POST,

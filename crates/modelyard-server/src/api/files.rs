@@ -227,6 +227,9 @@ pub async fn resolve_file(
     serve_entry(&state, &repo, &commit, &entry, &method, &headers).await
 }
 
+/// How long a download redirect's pre-signed URL works (a resumed download re-asks).
+const PRESIGNED_TTL: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// Answers a download of one tree entry: headers the Hub client needs, `Range`, `If-None-Match`.
 pub async fn serve_entry(
     state: &AppState,
@@ -276,6 +279,22 @@ pub async fn serve_entry(
             .status(StatusCode::NOT_MODIFIED)
             .body(Body::empty())
             .expect("valid response"));
+    }
+    // LFS content straight from the object store, when configured: a cross-origin redirect
+    // to a pre-signed URL with the metadata on the 302 itself, as the Hub client expects.
+    if entry.lfs && state.config.download_redirect {
+        let sha = modelyard_blob::Sha256::parse(&entry.sha256)?;
+        if let Some(url) = state.blobs.presigned_get(&sha, PRESIGNED_TTL).await? {
+            if method == Method::GET && !headers.contains_key(header::RANGE) {
+                state.store.count_download(&repo.uid).await?;
+            }
+            return Ok(builder
+                .status(StatusCode::FOUND)
+                .header(header::LOCATION, url)
+                .header(header::CONTENT_LENGTH, 0)
+                .body(Body::empty())
+                .expect("valid response"));
+        }
     }
     let range = match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
         Some(r) => parse_range(r, size),
