@@ -86,7 +86,7 @@ pub async fn snapshot(state: &AppState) -> Result<Snapshot, StoreError> {
                 submitted_ms: job.created_at,
                 predicted_s: match (&job.prediction, spec.kind) {
                     // Submitted before its model was analysed or its dataset summarised.
-                    (None, JobKind::Evaluate) => crate::predict::predict_job(state, job, None)
+                    (None, JobKind::Evaluate) => crate::predict::predict_queued(state, job)
                         .await
                         .map_or(modelyard_sched::DEFAULT_PREDICTED_S, |p| p.reference_s),
                     _ => predicted_s(job),

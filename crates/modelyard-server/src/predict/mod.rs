@@ -343,6 +343,41 @@ pub async fn predict_job(
     }
 }
 
+/// How long a queued job that could not be predicted waits before the scheduler tries again
+/// (its model may still be being analysed, or may never be analysable).
+const RETRY_UNPREDICTED_MS: i64 = 10_000;
+
+/// Queued jobs the scheduler could not predict, with when it may try again.
+fn unpredicted() -> &'static std::sync::Mutex<std::collections::HashMap<i64, i64>> {
+    static MAP: std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<i64, i64>>> =
+        std::sync::OnceLock::new();
+    MAP.get_or_init(Default::default)
+}
+
+/// [`predict_job`] for a queued job without a stored prediction, at most once per
+/// `RETRY_UNPREDICTED_MS` per job rather than once per scheduling round.
+pub async fn predict_queued(state: &AppState, job: &JobRow) -> Option<JobPrediction> {
+    let now = modelyard_store::now_ms();
+    let retry_at = unpredicted()
+        .lock()
+        .expect("the retry map is never poisoned")
+        .get(&job.id)
+        .copied();
+    if retry_at.is_some_and(|t| now < t) {
+        return None;
+    }
+    let p = predict_job(state, job, None).await;
+    let mut map = unpredicted().lock().expect("the retry map is never poisoned");
+    if p.is_some() {
+        map.remove(&job.id);
+    } else {
+        // Entries of jobs that left the queue go once they are long past.
+        map.retain(|_, t| now - *t < 60 * RETRY_UNPREDICTED_MS);
+        map.insert(job.id, now + RETRY_UNPREDICTED_MS);
+    }
+    p
+}
+
 /// The stored prediction of a job.
 pub fn stored(job: &JobRow) -> Option<JobPrediction> {
     job.prediction
