@@ -255,6 +255,50 @@ async fn two_replicas_on_postgres_and_s3_share_pushes_and_pulls() {
         assert_eq!(part.bytes().await.unwrap(), &big[8_388_000..8_390_000]);
     }
 
+    // Reads are cached per replica and viewer; a write through one replica empties the others'
+    // caches at once (PostgreSQL notices), not a second later.
+    let sha_via = |r: &Replica| {
+        let (url, token) = (r.url.clone(), alice.clone());
+        async move {
+            let v: Value = reqwest::Client::new()
+                .get(format!("{url}/api/models/alice/rt"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            v["sha"].as_str().unwrap().to_owned()
+        }
+    };
+    let cached = sha_via(&r2).await;
+    assert_eq!(sha_via(&r2).await, cached);
+    let noted = reqwest::Client::new()
+        .post(format!("{}/api/models/alice/rt/commit/main", a.url))
+        .bearer_auth(&alice)
+        .header("content-type", "application/x-ndjson")
+        .body(concat!(
+            r#"{"key":"header","value":{"summary":"a note"}}"#,
+            "\n",
+            r#"{"key":"file","value":{"path":"NOTE.md","encoding":"base64","content":"aGk="}}"#
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(noted.status(), 200);
+    let written = a.head("alice/rt").await;
+    assert_ne!(written, cached);
+    // The notice travels on its own connection: allow it a moment, far below the cache's second.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(300);
+    while sha_via(&r2).await != written {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the other replica still serves the cached head"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+
     // A replica configured to redirect downloads sends LFS content to a pre-signed S3 URL,
     // with the Hub's metadata on the 302; small regular files it still serves itself.
     let (r3, _) = Replica::start_with(&b, &["--download-redirect", "true"]);

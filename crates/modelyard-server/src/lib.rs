@@ -159,6 +159,7 @@ pub async fn serve(
     master::join_token(&state.store).await?;
     let scheduler = tokio::spawn(master::leader::run_scheduler(state.clone()));
     let analyzer = analysis::start(state.clone());
+    let changes = tokio::spawn(read_cache::follow_changes(state.clone()));
     // Without TCP_NODELAY, Nagle's algorithm holds a small body back until the client's delayed
     // ACK arrives: ~40 ms per small file on a kept-alive connection.
     let listener = listener.tap_io(|tcp| {
@@ -171,6 +172,7 @@ pub async fn serve(
         .await;
     scheduler.abort();
     analyzer.abort();
+    changes.abort();
     state.store.close().await;
     Ok(served?)
 }

@@ -6,12 +6,12 @@
 //! they are an admin: all a metadata response depends on), so a response holding someone's
 //! private repos is only ever served to that someone. Browser requests (with a cookie) are not
 //! cached. A write through this replica (any unsafe method outside the cluster and job APIs)
-//! empties the cache and the token cache when it completes, and a response computed while a
-//! write ran is not kept; writes through other replicas, and changes made by background tasks
-//! (an analysis finishing, download counts), show within `TTL` plus the time one refresh takes
-//! (`STALE_MAX` at most): when an entry expires, one request recomputes it while the others are
-//! still answered from it, so a popular listing never sends every connection to the database
-//! at once. A token revoked through another replica stops working here within `TTL`.
+//! empties the cache and the token cache when it completes and, on PostgreSQL, tells the other
+//! replicas (LISTEN/NOTIFY), which empty theirs; a response computed while a write ran is not
+//! kept. Changes made by background tasks (an analysis finishing, download counts) show within
+//! `TTL` plus the time one refresh takes (`STALE_MAX` at most): when an entry expires, one
+//! request recomputes it while the others are still answered from it, so a popular listing
+//! never sends every connection to the database at once.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -132,6 +132,33 @@ fn viewer_key(caller: Option<&crate::auth::Caller>, key: &str) -> String {
     }
 }
 
+/// Empties this replica's caches whenever another replica announces a change (PostgreSQL
+/// LISTEN/NOTIFY), and after the notice connection was lost; returns at once on SQLite.
+pub async fn follow_changes(state: AppState) {
+    loop {
+        let mut listener = match state.store.change_listener().await {
+            Ok(Some(l)) => l,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for other replicas' changes; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        // Anything may have changed while no one listened.
+        state.read_cache.invalidate();
+        loop {
+            if let Err(e) = listener.changed().await {
+                tracing::warn!(error = %e, "lost the change notices; listening again");
+                break;
+            }
+            state.read_cache.invalidate();
+        }
+        state.read_cache.invalidate();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
 /// Writes that change what the cached reads show: anything but reads and the cluster's own
 /// traffic (heartbeats, job events), which would otherwise empty the cache every few seconds.
 fn invalidates(req: &Request) -> bool {
@@ -159,6 +186,11 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
         let resp = next.run(req).await;
         if write {
             cache.invalidate();
+            // Before the client hears back, so that its next read through another replica
+            // finds that replica's cache emptied too.
+            if let Err(e) = state.store.announce_change().await {
+                tracing::warn!(error = %e, "cannot tell the other replicas of a change");
+            }
         }
         return resp;
     };

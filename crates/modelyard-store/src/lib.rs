@@ -4,6 +4,7 @@
 //! PostgreSQL run the same statements; the SQL is kept to the subset both understand.
 
 mod analyses;
+mod changes;
 mod cluster;
 mod commits;
 mod leader;
@@ -16,6 +17,7 @@ pub mod testing;
 mod users;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
@@ -68,6 +70,8 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// The URL it connected with (change notices listen on a connection of their own).
+    url: Arc<str>,
 }
 
 impl Store {
@@ -108,7 +112,11 @@ impl Store {
         if backend == Backend::Sqlite {
             pool.execute("PRAGMA journal_mode = WAL").await?;
         }
-        let store = Self { pool, backend };
+        let store = Self {
+            pool,
+            backend,
+            url: url.into(),
+        };
         store.migrate().await?;
         Ok(store)
     }

@@ -367,7 +367,9 @@ pub async fn predict_queued(state: &AppState, job: &JobRow) -> Option<JobPredict
         return None;
     }
     let p = predict_job(state, job, None).await;
-    let mut map = unpredicted().lock().expect("the retry map is never poisoned");
+    let mut map = unpredicted()
+        .lock()
+        .expect("the retry map is never poisoned");
     if p.is_some() {
         map.remove(&job.id);
     } else {
