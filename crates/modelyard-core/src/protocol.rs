@@ -26,6 +26,10 @@ pub struct Inventory {
     pub allow_commands: bool,
     /// Bytes the input cache may hold.
     pub cache_bytes: u64,
+    /// The address other nodes reach this one at: where rank 0 of a multi-node job listens
+    /// for its peers (`MASTER_ADDR`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -100,6 +104,22 @@ pub struct Assignment {
     /// GPU indices reserved for the job (`CUDA_VISIBLE_DEVICES`).
     #[serde(default)]
     pub gpus: Vec<u32>,
+    /// This node's part of a job gang-scheduled over several nodes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gang: Option<Gang>,
+}
+
+/// One node's part of a multi-node job: every part starts together, each with its rank, and
+/// the job succeeds only when every part does. Commands see the usual distributed-training
+/// variables (`RANK`/`NODE_RANK`, `WORLD_SIZE`/`NNODES`, `MASTER_ADDR`, `MASTER_PORT`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Gang {
+    /// 0 for the node whose address is `master_addr`; it alone reports logs and metrics.
+    pub rank: u32,
+    /// Nodes in the job.
+    pub world_size: u32,
+    pub master_addr: String,
+    pub master_port: u16,
 }
 
 /// `POST /api/cluster/jobs/{id}/events`: everything a worker reports about a running attempt.

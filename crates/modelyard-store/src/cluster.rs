@@ -3,6 +3,7 @@
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use crate::gangs::RANK_ACTIVE;
 use crate::{now_ms, Result, Store, StoreError};
 
 #[derive(Debug, Clone)]
@@ -112,6 +113,9 @@ pub struct JobFilter {
 }
 
 const ACTIVE: &str = "('assigned', 'running')";
+/// `jobs` holds an unfinished rank of its current attempt on node `$1`.
+const HOLDS_RANK: &str = "EXISTS (SELECT 1 FROM job_ranks r WHERE r.job_id = jobs.id \
+     AND r.attempt = jobs.attempt AND r.node_id = $1 AND r.state IN ('assigned', 'running'))";
 
 impl Store {
     pub async fn setting(&self, key: &str) -> Result<Option<String>> {
@@ -223,14 +227,19 @@ impl Store {
             .collect::<sqlx::Result<_>>()?)
     }
 
-    /// Puts the active jobs of a lost node back in the queue, or fails those out of attempts.
-    /// Returns how many were requeued.
+    /// Puts the active jobs of a lost node back in the queue (a multi-node job whole, when
+    /// the node held one of its unfinished ranks), or fails those out of attempts. Returns how
+    /// many were requeued.
     pub async fn requeue_jobs_of(&self, node_id: &str, reason: &str) -> Result<u64> {
+        const HOLDS_RANK3: &str = "EXISTS (SELECT 1 FROM job_ranks r WHERE r.job_id = jobs.id \
+             AND r.attempt = jobs.attempt AND r.node_id = $3 AND r.state IN ('assigned', 'running'))";
+        const HOLDS_RANK2: &str = "EXISTS (SELECT 1 FROM job_ranks r WHERE r.job_id = jobs.id \
+             AND r.attempt = jobs.attempt AND r.node_id = $2 AND r.state IN ('assigned', 'running'))";
         let mut tx = self.pool.begin().await?;
         let now = now_ms();
         sqlx::query(&format!(
             "UPDATE jobs SET state = 'failed', finished_at = $1, node_id = NULL, \
-             reason = $2 || ' (no attempts left)' WHERE node_id = $3 AND state IN {ACTIVE} AND attempt >= max_attempts"
+             reason = $2 || ' (no attempts left)' WHERE (node_id = $3 OR {HOLDS_RANK3}) AND state IN {ACTIVE} AND attempt >= max_attempts"
         ))
         .bind(now)
         .bind(reason)
@@ -238,7 +247,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         let requeued = sqlx::query(&format!(
-            "UPDATE jobs SET state = 'queued', node_id = NULL, reason = $1 WHERE node_id = $2 AND state IN {ACTIVE}"
+            "UPDATE jobs SET state = 'queued', node_id = NULL, reason = $1 WHERE (node_id = $2 OR {HOLDS_RANK2}) AND state IN {ACTIVE}"
         ))
         .bind(reason)
         .bind(node_id)
@@ -300,10 +309,11 @@ impl Store {
             .collect::<sqlx::Result<_>>()?)
     }
 
-    /// Jobs assigned to or running on one node.
+    /// Jobs assigned to or running on one node, multi-node jobs with an unfinished rank there
+    /// included.
     pub async fn jobs_on_node(&self, node_id: &str) -> Result<Vec<JobRow>> {
         let rows = sqlx::query(&format!(
-            "SELECT * FROM jobs WHERE node_id = $1 AND state IN {ACTIVE} ORDER BY id"
+            "SELECT * FROM jobs WHERE state IN {ACTIVE} AND (node_id = $1 OR {HOLDS_RANK}) ORDER BY id"
         ))
         .bind(node_id)
         .fetch_all(&self.pool)
@@ -384,8 +394,20 @@ impl Store {
         Ok(done)
     }
 
-    /// Marks an attempt as started, if it is still the job's current attempt on this node.
+    /// Marks an attempt as started, if it is still the job's current attempt on this node:
+    /// the job runs once its (rank 0) node starts it; another rank of a multi-node job marks
+    /// only its own part.
     pub async fn start_attempt(&self, job: i64, attempt: i64, node: &str) -> Result<bool> {
+        let rank = sqlx::query(&format!(
+            "UPDATE job_ranks SET state = 'running' \
+             WHERE job_id = $1 AND attempt = $2 AND node_id = $3 AND state IN {RANK_ACTIVE} \
+             AND EXISTS (SELECT 1 FROM jobs j WHERE j.id = $1 AND j.attempt = $2 AND j.state IN {ACTIVE})"
+        ))
+        .bind(job)
+        .bind(attempt)
+        .bind(node)
+        .execute(&self.pool)
+        .await?;
         let done = sqlx::query(
             "UPDATE jobs SET state = 'running', started_at = $1 \
              WHERE id = $2 AND attempt = $3 AND node_id = $4 AND state IN ('assigned', 'running')",
@@ -396,13 +418,15 @@ impl Store {
         .bind(node)
         .execute(&self.pool)
         .await?;
-        Ok(done.rows_affected() == 1)
+        Ok(done.rows_affected() == 1 || rank.rows_affected() == 1)
     }
 
     /// Whether `attempt` on `node` is the job's current, unfinished attempt (the fence).
     pub async fn attempt_is_current(&self, job: i64, attempt: i64, node: &str) -> Result<bool> {
         let row = sqlx::query(&format!(
-            "SELECT 1 AS x FROM jobs WHERE id = $1 AND attempt = $2 AND node_id = $3 AND state IN {ACTIVE}"
+            "SELECT 1 AS x FROM jobs WHERE id = $1 AND attempt = $2 AND state IN {ACTIVE} \
+             AND (node_id = $3 OR EXISTS (SELECT 1 FROM job_ranks r WHERE r.job_id = jobs.id \
+                  AND r.attempt = jobs.attempt AND r.node_id = $3 AND r.state IN {RANK_ACTIVE}))"
         ))
         .bind(job)
         .bind(attempt)
