@@ -208,6 +208,7 @@ async fn start(
                 allow_commands,
                 grace: std::time::Duration::from_secs(10),
                 gflops: None,
+                advertise_addr: None,
             };
             let stop = stop.clone();
             Some(tokio::spawn(async move {

@@ -35,6 +35,10 @@ pub struct WorkerArgs {
     /// start-up; the scheduler and the runtime predictor rank nodes by it.
     #[arg(long)]
     pub gflops: Option<f64>,
+    /// Address other workers reach this one at, for multi-node jobs (MASTER_ADDR of the jobs
+    /// whose rank 0 runs here) [default: the local address of the route to the server].
+    #[arg(long, env = "MODELYARD_ADVERTISE_ADDR")]
+    pub advertise_addr: Option<String>,
 }
 
 pub fn host_name() -> String {
@@ -58,6 +62,7 @@ impl WorkerArgs {
             allow_commands: self.allow_commands,
             grace: Duration::from_millis(self.grace_ms),
             gflops: self.gflops,
+            advertise_addr: self.advertise_addr.clone(),
         }
     }
 }

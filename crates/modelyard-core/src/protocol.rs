@@ -120,6 +120,8 @@ pub struct Gang {
     pub world_size: u32,
     pub master_addr: String,
     pub master_port: u16,
+    /// What this part holds on this node (its share of the job's resources).
+    pub held: Resources,
 }
 
 /// `POST /api/cluster/jobs/{id}/events`: everything a worker reports about a running attempt.

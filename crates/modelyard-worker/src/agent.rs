@@ -240,7 +240,8 @@ impl Agent {
         }
         let stop = Stop::default();
         let running = Running {
-            resources: a.spec.resources,
+            // A part of a multi-node job holds its share here, not the whole job's need.
+            resources: a.gang.as_ref().map_or(a.spec.resources, |g| g.held),
             stop: stop.clone(),
         };
         if !self.free().fits(&running.resources) {

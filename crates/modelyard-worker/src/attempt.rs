@@ -75,6 +75,12 @@ pub struct AttemptCtx {
 pub async fn run_attempt(ctx: Arc<AttemptCtx>, a: Assignment, stop: Stop) -> AttemptRef {
     let job = a.job;
     let (tx, rx) = mpsc::channel(CHANNEL_CAP);
+    // Of a multi-node job, only rank 0 reports logs and metrics; the others keep theirs in
+    // their job directory (their start and end still count).
+    let rx = match &a.gang {
+        Some(g) if g.rank > 0 => states_only(rx),
+        _ => rx,
+    };
     let on_reject = {
         let stop = stop.clone();
         move || stop.stop(StopReason::Rejected)
@@ -91,7 +97,9 @@ pub async fn run_attempt(ctx: Arc<AttemptCtx>, a: Assignment, stop: Stop) -> Att
     if a.spec.kind == JobKind::Evaluate && stop.reason().is_none() {
         attach_eval_report(&mut finished, &dir.outputs).await;
     }
-    if finished.state == "succeeded" && a.spec.output.is_some() && stop.reason().is_none() {
+    let rank0 = a.gang.as_ref().is_none_or(|g| g.rank == 0);
+    if finished.state == "succeeded" && a.spec.output.is_some() && rank0 && stop.reason().is_none()
+    {
         match upload_outputs(&ctx.client, job, &dir.outputs).await {
             Ok(n) => {
                 tracing::info!(
@@ -143,6 +151,20 @@ pub async fn run_attempt(ctx: Arc<AttemptCtx>, a: Assignment, stop: Stop) -> Att
     }
     let _ = tokio::fs::remove_file(dir.root.join(PGID_FILE)).await;
     job
+}
+
+/// Forwards only `Started` and `Finished`, dropping output and metrics.
+fn states_only(mut rx: mpsc::Receiver<ReportItem>) -> mpsc::Receiver<ReportItem> {
+    let (tx, out) = mpsc::channel(CHANNEL_CAP);
+    tokio::spawn(async move {
+        while let Some(item) = rx.recv().await {
+            let keep = matches!(item, ReportItem::Started | ReportItem::Finished(_));
+            if keep && tx.send(item).await.is_err() {
+                break;
+            }
+        }
+    });
+    out
 }
 
 fn finished(state: &str, exit_code: Option<i32>, reason: impl Into<String>) -> Finished {

@@ -42,7 +42,27 @@ pub async fn detect(allow_commands: bool, cache_bytes: u64, gflops: Option<f64>)
         gflops,
         allow_commands,
         cache_bytes,
+        address: None,
     }
+}
+
+/// The local address this machine reaches `server` from (the source address of a route to
+/// it; nothing is sent): where peers on the same network can reach this node.
+pub fn route_address(server: &str) -> Option<String> {
+    let url = reqwest::Url::parse(server).ok()?;
+    let host = url
+        .host_str()?
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let port = url.port_or_known_default()?;
+    let any = if host.contains(':') {
+        "[::]:0"
+    } else {
+        "0.0.0.0:0"
+    };
+    let socket = std::net::UdpSocket::bind(any).ok()?;
+    socket.connect((host, port)).ok()?;
+    Some(socket.local_addr().ok()?.ip().to_string())
 }
 
 /// `MemTotal` of `/proc/meminfo`, in MiB.
@@ -126,6 +146,15 @@ fn calibrate() -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_route_to_a_loopback_server_starts_on_loopback() {
+        assert_eq!(
+            route_address("http://127.0.0.1:8080").as_deref(),
+            Some("127.0.0.1")
+        );
+        assert_eq!(route_address("not a url"), None);
+    }
 
     #[test]
     fn parses_meminfo_and_nvidia_smi() {

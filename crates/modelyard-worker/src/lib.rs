@@ -51,6 +51,9 @@ pub struct WorkerConfig {
     /// Throughput to report instead of measuring it at start-up (`--gflops`): for operators
     /// who know their nodes, or nodes identical but noisy to measure.
     pub gflops: Option<f64>,
+    /// The address other nodes reach this one at (rank 0 of a multi-node job listens there);
+    /// default: the local address of the route to the master.
+    pub advertise_addr: Option<String>,
 }
 
 /// Why a worker stopped on its own.
@@ -82,8 +85,12 @@ pub async fn run(
 
     let cache = BlobCache::open(&config.cache_dir, config.cache_bytes)
         .with_context(|| format!("opening cache {}", config.cache_dir.display()))?;
-    let inventory =
+    let mut inventory =
         inventory::detect(config.allow_commands, config.cache_bytes, config.gflops).await;
+    inventory.address = config
+        .advertise_addr
+        .clone()
+        .or_else(|| inventory::route_address(&config.server));
     tracing::info!(cpus = inventory.cpus, memory_mb = inventory.memory_mb,
         gpus = inventory.gpus.len(), gflops = inventory.gflops, server = %config.server,
         "worker starting");

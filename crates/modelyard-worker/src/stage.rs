@@ -71,7 +71,7 @@ impl JobDir {
     pub fn env(&self, assignment: &Assignment) -> Vec<(String, String)> {
         let gpus: Vec<String> = assignment.gpus.iter().map(u32::to_string).collect();
         let path = |p: &Path| p.to_string_lossy().into_owned();
-        vec![
+        let mut env = vec![
             ("MODELYARD_JOB_ID".into(), assignment.job.job_id.to_string()),
             (
                 "MODELYARD_ATTEMPT".into(),
@@ -82,7 +82,32 @@ impl JobDir {
             ("MODELYARD_OUTPUT_DIR".into(), path(&self.outputs)),
             ("MODELYARD_METRICS_FILE".into(), path(&self.metrics_file)),
             ("CUDA_VISIBLE_DEVICES".into(), gpus.join(",")),
-        ]
+        ];
+        if let Some(g) = &assignment.gang {
+            // One process per node, as `torchrun --nnodes` expects; also under the names
+            // PyTorch's `env://` initialisation reads.
+            for (names, value) in [
+                (
+                    &["MODELYARD_RANK", "NODE_RANK", "RANK"][..],
+                    g.rank.to_string(),
+                ),
+                (
+                    &["MODELYARD_WORLD_SIZE", "NNODES", "WORLD_SIZE"][..],
+                    g.world_size.to_string(),
+                ),
+                (
+                    &["MODELYARD_MASTER_ADDR", "MASTER_ADDR"][..],
+                    g.master_addr.clone(),
+                ),
+                (
+                    &["MODELYARD_MASTER_PORT", "MASTER_PORT"][..],
+                    g.master_port.to_string(),
+                ),
+            ] {
+                env.extend(names.iter().map(|n| ((*n).to_owned(), value.clone())));
+            }
+        }
+        env
     }
 
     /// Removes the input links once the job is over (outputs and metrics stay).

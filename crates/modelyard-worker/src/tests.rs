@@ -142,6 +142,7 @@ fn config(server: &str, dir: &std::path::Path, allow_commands: bool) -> WorkerCo
         allow_commands,
         grace: Duration::from_secs(1),
         gflops: None,
+        advertise_addr: None,
     }
 }
 
@@ -162,6 +163,7 @@ fn command_job(job_id: i64, command: &str, inputs: Vec<JobInput>) -> Assignment 
             output: None,
         },
         gpus: vec![0, 2],
+        gang: None,
     }
 }
 

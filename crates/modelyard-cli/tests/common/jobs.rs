@@ -11,6 +11,14 @@ use super::{Server, BIN};
 /// A worker process, killed when dropped.
 pub struct Worker(Child);
 
+impl Worker {
+    /// `kill -9`: the worker gets no chance to hand its jobs back.
+    pub fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 impl Drop for Worker {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -24,6 +32,11 @@ pub fn worker(s: &Server, name: &str) -> Worker {
 
 /// A worker started with extra arguments (`--allow-commands`, `--gflops 10`...).
 pub fn worker_with(s: &Server, name: &str, extra: &[&str]) -> Worker {
+    worker_env(s, name, extra, &[])
+}
+
+/// A worker started with extra arguments and environment variables.
+pub fn worker_env(s: &Server, name: &str, extra: &[&str], env: &[(&str, &str)]) -> Worker {
     let out = Command::new(BIN)
         .args(["admin", "join-token", "--data-dir"])
         .arg(s.data_dir())
@@ -46,6 +59,7 @@ pub fn worker_with(s: &Server, name: &str, extra: &[&str]) -> Worker {
         .arg("--work-dir")
         .arg(base.join("work"))
         .args(extra)
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(s.dir.path().join(format!("{name}.log"))).unwrap())
         .spawn()

@@ -9,10 +9,10 @@ use axum::http::{header, StatusCode};
 use axum::response::Response;
 use axum::Json;
 use modelyard_core::protocol::{
-    Assignment, AttemptRef, Heartbeat, HeartbeatResponse, JobEvents, RegisterRequest,
-    RegisterResponse, PROTOCOL_VERSION,
+    Assignment, AttemptRef, Gang, Heartbeat, HeartbeatResponse, Inventory, JobEvents,
+    RegisterRequest, RegisterResponse, PROTOCOL_VERSION,
 };
-use modelyard_store::{JobRow, NodeRow};
+use modelyard_store::{GangStatus, JobRow, NodeRow};
 use serde_json::{json, Value};
 
 use crate::auth::{constant_time_eq, hash_token, new_token};
@@ -116,6 +116,44 @@ pub async fn register(
 }
 
 /// What a node should hear now: assignments it has not acknowledged and attempts to stop.
+/// The port rank 0 of a multi-node job listens on for its peers (`MASTER_PORT`): one of a
+/// thousand, by job, so two such jobs on one node rarely collide.
+fn master_port(job: i64) -> u16 {
+    29_400 + (job.rem_euclid(1000)) as u16
+}
+
+/// Rank `rank`'s view of its gang: the world size and where rank 0's node listens.
+async fn gang_of(
+    state: &AppState,
+    job: i64,
+    rank: i64,
+    ranks: &[modelyard_store::RankRow],
+) -> AppResult<Gang> {
+    let first = ranks
+        .first()
+        .ok_or_else(|| AppError::internal(format!("job {job} has no rank 0")))?;
+    let nodes = state.store.nodes().await?;
+    let inventory = nodes
+        .iter()
+        .find(|n| n.id == first.node_id)
+        .and_then(|n| serde_json::from_str::<Inventory>(&n.inventory).ok());
+    let master_addr = inventory
+        .map(|i| i.address.unwrap_or(i.hostname))
+        .unwrap_or_else(|| "127.0.0.1".to_owned());
+    let held = ranks
+        .iter()
+        .find(|r| r.rank == rank)
+        .and_then(|r| serde_json::from_str(&r.resources).ok())
+        .unwrap_or_default();
+    Ok(Gang {
+        rank: rank as u32,
+        world_size: ranks.len() as u32,
+        master_addr,
+        master_port: master_port(job),
+        held,
+    })
+}
+
 async fn news(
     state: &AppState,
     node: &NodeRow,
@@ -131,6 +169,25 @@ async fn news(
             job_id: job.id,
             attempt: job.attempt,
         };
+        let ranks = state.store.gang_ranks(job.id, job.attempt).await?;
+        if let Some(mine) = ranks.iter().find(|r| r.node_id == node.id) {
+            // This node's part of a multi-node job.
+            if job.cancel_requested {
+                if here {
+                    cancel.push(attempt);
+                }
+            } else if !here && mine.state == "assigned" {
+                let spec = serde_json::from_str(&job.spec)
+                    .map_err(|e| AppError::internal(format!("job {} spec: {e}", job.id)))?;
+                assignments.push(Assignment {
+                    job: attempt,
+                    spec,
+                    gpus: mine.gpus.clone(),
+                    gang: Some(gang_of(state, job.id, mine.rank, &ranks).await?),
+                });
+            }
+            continue;
+        }
         if job.cancel_requested {
             if here {
                 cancel.push(attempt);
@@ -154,6 +211,7 @@ async fn news(
                 job: attempt,
                 spec,
                 gpus: job.gpus.clone(),
+                gang: None,
             });
         }
     }
@@ -257,6 +315,52 @@ pub async fn events(
         };
         let mut final_state = final_state;
         let mut reason = f.reason.clone();
+        // The node whose name fences the job's own row: rank 0's for a multi-node job.
+        let mut fence = node.id.clone();
+        match state
+            .store
+            .finish_rank(
+                job,
+                ev.attempt,
+                &node.id,
+                final_state,
+                f.exit_code.map(i64::from),
+                &f.reason,
+            )
+            .await?
+        {
+            None => {}
+            Some(GangStatus::Waiting) => {
+                tracing::info!(job.id = job, attempt = ev.attempt, node.name = %node.name,
+                    state = final_state, "rank finished; waiting for the others");
+                return Ok(Json(json!({ "ok": true })));
+            }
+            Some(status) => {
+                let row = state
+                    .store
+                    .job(job)
+                    .await?
+                    .ok_or_else(|| AppError::entry_not_found(format!("job {job} not found")))?;
+                fence = row.node_id.clone().unwrap_or_default();
+                if let GangStatus::Failed(r) = status {
+                    final_state = if r.state == "cancelled" && row.cancel_requested {
+                        "cancelled"
+                    } else {
+                        "failed"
+                    };
+                    reason = format!(
+                        "rank {} ({}): {}",
+                        r.rank,
+                        if r.node_id == node.id {
+                            node.name.clone()
+                        } else {
+                            r.node_id.clone()
+                        },
+                        r.reason.unwrap_or_default()
+                    );
+                }
+            }
+        }
         let mut succeeded_row = None;
         if final_state == "succeeded" {
             let row = state
@@ -285,7 +389,7 @@ pub async fn events(
             .finish_attempt(
                 job,
                 ev.attempt,
-                &node.id,
+                &fence,
                 final_state,
                 f.exit_code.map(i64::from),
                 &reason,

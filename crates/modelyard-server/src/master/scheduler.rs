@@ -7,7 +7,7 @@ use std::time::Duration;
 use modelyard_core::job::{JobKind, JobSpec, Resources};
 use modelyard_core::protocol::{CacheItem, Inventory};
 use modelyard_sched::{Fifo, GaConfig, NodeView, PendingJob, Policy, PolicyKind, PolicyOptions};
-use modelyard_store::{JobRow, StoreError};
+use modelyard_store::{GangPart, JobRow, StoreError};
 
 use crate::state::AppState;
 
@@ -100,26 +100,40 @@ pub async fn snapshot(state: &AppState) -> Result<Snapshot, StoreError> {
     // Predicted end of each running job with what it holds, to become one entry per slot it
     // holds once the node is known (see NodeView).
     let mut ends: HashMap<String, Vec<(Resources, i64)>> = HashMap::new();
+    // What each unfinished rank of a multi-node job holds on its node.
+    let mut ranks: HashMap<i64, Vec<(String, Vec<u32>, Resources)>> = HashMap::new();
+    for r in state.store.active_ranks().await? {
+        let held = serde_json::from_str::<Resources>(&r.resources).unwrap_or_default();
+        ranks
+            .entry(r.job_id)
+            .or_default()
+            .push((r.node_id, r.gpus, held));
+    }
     for job in state.store.active_jobs().await? {
-        if let Some(node) = &job.node_id {
+        let Ok(spec) = serde_json::from_str::<JobSpec>(&job.spec) else {
+            continue;
+        };
+        let parts = match ranks.remove(&job.id) {
+            Some(parts) => parts,
+            None => match &job.node_id {
+                Some(node) => vec![(node.clone(), job.gpus.clone(), spec.resources)],
+                None => continue,
+            },
+        };
+        let end = crate::predict::stored(&job)
+            .zip(job.started_at.or(job.assigned_at))
+            .map(|(p, since)| since + (p.reference_s * 1000.0) as i64);
+        for (node, gpus, held) in parts {
             gpus_in_use
                 .entry(node.clone())
                 .or_default()
-                .extend(job.gpus.iter().copied());
-        }
-        if let (Some(node), Ok(spec)) = (&job.node_id, serde_json::from_str::<JobSpec>(&job.spec)) {
+                .extend(gpus.iter().copied());
             let u = used.entry(node.clone()).or_default();
-            u.cpus += spec.resources.cpus;
-            u.memory_mb += spec.resources.memory_mb;
-            u.gpus += spec.resources.gpus;
-            if let (Some(p), Some(since)) = (
-                crate::predict::stored(&job),
-                job.started_at.or(job.assigned_at),
-            ) {
-                let end = since + (p.reference_s * 1000.0) as i64;
-                ends.entry(node.clone())
-                    .or_default()
-                    .push((spec.resources, end));
+            u.cpus += held.cpus;
+            u.memory_mb += held.memory_mb;
+            u.gpus += held.gpus;
+            if let Some(end) = end {
+                ends.entry(node).or_default().push((held, end));
             }
         }
     }
@@ -217,57 +231,68 @@ async fn round(state: &AppState, policy: &mut Box<dyn Policy + Send>) -> Result<
         return Ok(());
     };
     *policy = owned;
-    let placements: Vec<(i64, String)> = placed
-        .into_iter()
-        .filter_map(|p| match p.single_node() {
-            Some(n) => Some((p.job, views[n].id.clone())),
-            None => {
-                // The workers cannot run one job across nodes yet.
-                tracing::warn!(
-                    job.id = p.job,
-                    nodes = p.parts.len(),
-                    "multi-node placement skipped"
-                );
-                None
-            }
-        })
-        .collect();
     tracing::debug!(
         queued = pending.len(),
         nodes = views.len(),
-        placed = placements.len(),
+        placed = placed.len(),
         "scheduling round"
     );
-    if placements.is_empty() {
+    if placed.is_empty() {
         return Ok(());
     }
-    // Reserve concrete GPU indices: the lowest free ones of the node.
-    let wanted: HashMap<i64, u32> = pending.iter().map(|p| (p.id, p.resources.gpus)).collect();
-    let placements: Vec<(i64, String, Vec<u32>)> = placements
-        .into_iter()
-        .map(|(job, node)| {
-            let busy = gpus_in_use.entry(node.clone()).or_default();
-            let free: Vec<u32> = gpu_indices
-                .get(&node)
-                .into_iter()
-                .flatten()
-                .copied()
-                .filter(|g| !busy.contains(g))
-                .collect();
-            let take: Vec<u32> = free
-                .into_iter()
-                .take(*wanted.get(&job).unwrap_or(&0) as usize)
-                .collect();
-            busy.extend(take.iter().copied());
-            (job, node, take)
-        })
-        .collect();
-    let done = state.store.assign_jobs(&placements).await?;
+    // Reserve concrete GPU indices on each node of a placement: the lowest free ones.
+    let mut take_gpus = |node: &str, n: u32| -> Vec<u32> {
+        let busy = gpus_in_use.entry(node.to_owned()).or_default();
+        let take: Vec<u32> = gpu_indices
+            .get(node)
+            .into_iter()
+            .flatten()
+            .copied()
+            .filter(|g| !busy.contains(g))
+            .take(n as usize)
+            .collect();
+        busy.extend(take.iter().copied());
+        take
+    };
+    let mut single = Vec::new();
+    let mut gangs = Vec::new();
+    for p in &placed {
+        match p.single_node() {
+            Some(n) => {
+                let node = views[n].id.clone();
+                let gpus = take_gpus(&node, p.parts[0].1.gpus);
+                single.push((p.job, node, gpus));
+            }
+            None => {
+                let parts: Vec<GangPart> = p
+                    .parts
+                    .iter()
+                    .map(|(n, held)| GangPart {
+                        node_id: views[*n].id.clone(),
+                        gpus: take_gpus(&views[*n].id, held.gpus),
+                        resources: serde_json::to_string(held).unwrap_or_default(),
+                    })
+                    .collect();
+                gangs.push((p.job, parts));
+            }
+        }
+    }
     let mut woken = HashSet::new();
-    for (job, node, attempt) in &done {
+    for (job, node, attempt) in state.store.assign_jobs(&single).await? {
         tracing::info!(job.id = job, node.id = %node, attempt, "job assigned");
         if woken.insert(node.clone()) {
-            state.master.wake_node(node);
+            state.master.wake_node(&node);
+        }
+    }
+    for (job, parts) in gangs {
+        if let Some(attempt) = state.store.assign_gang(job, &parts).await? {
+            let nodes: Vec<&str> = parts.iter().map(|p| p.node_id.as_str()).collect();
+            tracing::info!(job.id = job, nodes = ?nodes, attempt, "job assigned to several nodes");
+            for p in &parts {
+                if woken.insert(p.node_id.clone()) {
+                    state.master.wake_node(&p.node_id);
+                }
+            }
         }
     }
     Ok(())
