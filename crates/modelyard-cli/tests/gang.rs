@@ -159,8 +159,11 @@ async fn a_job_bigger_than_any_node_runs_on_several_and_survives_losing_one() {
         out2.path().join("started-1-0").exists() && out2.path().join("started-1-1").exists()
     })
     .await;
-    let on_w2 = read(out2.path().join("started-1-1"));
-    assert!(!on_w2.is_empty());
+    // The cluster lists the job on both of its nodes.
+    let nodes = json(&s, "/api/cluster/nodes", Some(&token)).await;
+    for n in nodes.as_array().unwrap() {
+        assert_eq!(n["jobs"], json!([id]), "{n}");
+    }
     w2.kill();
     let requeued = {
         let deadline = Instant::now() + Duration::from_secs(30);

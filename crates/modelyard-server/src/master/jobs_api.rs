@@ -369,19 +369,38 @@ fn follow(state: AppState, id: i64) -> impl Stream<Item = Result<Event, Infallib
     )
 }
 
+/// The assigned or running jobs on each node (by node id), multi-node jobs on every node
+/// that holds an unfinished rank of them.
+pub async fn jobs_by_node(
+    state: &AppState,
+) -> AppResult<std::collections::HashMap<String, Vec<i64>>> {
+    let mut by_node: std::collections::HashMap<String, Vec<i64>> = Default::default();
+    for j in state.store.active_jobs().await? {
+        if let Some(n) = j.node_id {
+            by_node.entry(n).or_default().push(j.id);
+        }
+    }
+    for r in state.store.active_ranks().await? {
+        let jobs = by_node.entry(r.node_id).or_default();
+        if !jobs.contains(&r.job_id) {
+            jobs.push(r.job_id);
+        }
+    }
+    for jobs in by_node.values_mut() {
+        jobs.sort_unstable();
+    }
+    Ok(by_node)
+}
+
 /// `GET /api/cluster/nodes`.
 pub async fn nodes(State(state): State<AppState>, auth: Auth) -> AppResult<Json<Value>> {
     auth.require()?;
     let nodes = state.store.nodes().await?;
-    let active = state.store.active_jobs().await?;
+    let mut by_node = jobs_by_node(&state).await?;
     let mut items: Vec<Value> = Vec::with_capacity(nodes.len());
     for n in &nodes {
         let inv: Value = serde_json::from_str(&n.inventory).unwrap_or(Value::Null);
-        let jobs: Vec<i64> = active
-            .iter()
-            .filter(|j| j.node_id.as_deref() == Some(n.id.as_str()))
-            .map(|j| j.id)
-            .collect();
+        let jobs = by_node.remove(&n.id).unwrap_or_default();
         let cached = super::cache_view::cached_repos(&state, &auth, n.cache_json.as_deref()).await;
         items.push(json!({"id": n.id, "name": n.name, "state": n.state, "inventory": inv,
                "last_heartbeat": fmt_date(n.last_heartbeat), "registered_at": fmt_date(n.registered_at),

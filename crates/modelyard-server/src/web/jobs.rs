@@ -250,16 +250,13 @@ pub async fn cluster_page(
         return Ok(to_login(&uri));
     }
     let nodes = state.store.nodes().await.map_err(AppError::from)?;
-    let active = state.store.active_jobs().await.map_err(AppError::from)?;
+    let mut by_node = crate::master::jobs_api::jobs_by_node(&state).await?;
+    let running: std::collections::HashSet<i64> = by_node.values().flatten().copied().collect();
     let queued = state.store.queued_jobs(200).await.map_err(AppError::from)?;
     let mut views = Vec::with_capacity(nodes.len());
     for n in &nodes {
         let inv: Value = serde_json::from_str(&n.inventory).unwrap_or(Value::Null);
-        let jobs: Vec<i64> = active
-            .iter()
-            .filter(|j| j.node_id.as_deref() == Some(n.id.as_str()))
-            .map(|j| j.id)
-            .collect();
+        let jobs = by_node.remove(&n.id).unwrap_or_default();
         let cached =
             crate::master::cache_view::cached_repos(&state, &auth, n.cache_json.as_deref()).await;
         views.push(json!({"name": n.name, "state": n.state, "cpus": inv["cpus"], "gpus": inv["gpus"].as_array().map(|g| g.len()).unwrap_or(0),
@@ -283,7 +280,7 @@ pub async fn cluster_page(
         &state,
         &auth,
         "cluster.html",
-        json!({ "nodes": nodes, "queue": queue, "running": active.len() }),
+        json!({ "nodes": nodes, "queue": queue, "running": running.len() }),
     )?
     .into_response())
 }
