@@ -116,6 +116,30 @@ fn leave_one_out(
     score(data, split, folds)
 }
 
+/// modelyard's error per held-out group: (group, runs, MAPE, geometric mean of predicted ÷
+/// measured), to show where a leave-one-out score comes from.
+fn per_group(runs: &[Labeled], key: impl Fn(&Labeled) -> &str) -> Vec<(String, usize, f64, f64)> {
+    let groups: BTreeSet<&str> = runs.iter().map(&key).collect();
+    groups
+        .into_iter()
+        .map(|g| {
+            let (test, train): (Vec<&Labeled>, Vec<&Labeled>) =
+                runs.iter().partition(|l| key(l) == g);
+            let predictor = Predictor::from_observations(
+                train.iter().map(|l| l.obs.clone()).collect::<Vec<_>>(),
+            );
+            let ratios: Vec<f64> = test
+                .iter()
+                .map(|t| predictor.predict(&t.obs.features).seconds / t.obs.seconds)
+                .collect();
+            let n = ratios.len().max(1) as f64;
+            let mape = ratios.iter().map(|r| (r - 1.0).abs()).sum::<f64>() / n;
+            let gmean = (ratios.iter().map(|r| r.ln()).sum::<f64>() / n).exp();
+            (g.to_owned(), ratios.len(), mape, gmean)
+        })
+        .collect()
+}
+
 /// Fits on each fold's training runs and scores every predictor on its test runs.
 fn score(
     data: &'static str,
@@ -189,6 +213,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     let models = shared.join("models");
     let mut scores = Vec::new();
     let mut notes = Vec::new();
+    let mut by_architecture = Vec::new();
     if opts.published {
         let runs = published::load(&shared.join("runtime"), &models)?;
         notes.push(format!(
@@ -302,6 +327,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
             &runs,
             |l| &l.model,
         ));
+        by_architecture = per_group(&runs, |l| &l.model);
     }
     if opts.json {
         for s in &scores {
@@ -337,5 +363,18 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
          groups' runs of the same node class; online = the prediction stored with each job when it \
          was submitted (learning from the jobs before it, same architecture included)"
     );
+    if !by_architecture.is_empty() {
+        println!();
+        println!("live, leave-one-architecture-out, modelyard by held-out architecture:");
+        println!();
+        println!("| architecture       | runs | MAPE    | predicted ÷ measured (geometric mean) |");
+        println!("|--------------------|-----:|--------:|--------------------------------------:|");
+        for (arch, n, mape, ratio) in &by_architecture {
+            println!(
+                "| {arch:<18} | {n:>4} | {:>6.1}% | {ratio:>37.2} |",
+                mape * 100.0
+            );
+        }
+    }
     Ok(())
 }
