@@ -149,6 +149,30 @@ async fn a_job_bigger_than_any_node_runs_on_several_and_survives_losing_one() {
     );
     let nodes = json(&s, "/api/cluster/nodes", Some(&token)).await;
     assert_eq!(nodes.as_array().unwrap().len(), 2);
+    let ranks = &j["ranks"];
+    assert_eq!(ranks.as_array().unwrap().len(), 2, "{j}");
+    let on: Vec<&str> = ranks
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["node"].as_str().unwrap())
+        .collect();
+    assert!(on.contains(&"w1") && on.contains(&"w2"), "{ranks}");
+    assert!(ranks
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["state"] == "succeeded"));
+    let page = s
+        .get(&format!("/jobs/{id}"), Some(&token))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("id=\"ranks\"") && page.contains("rank 1 on"),
+        "{page}"
+    );
 
     // Kill -9 the node of rank 1 while the job runs: the whole job goes back to the queue,
     // rank 0 is stopped, and with a new node it runs again as one attempt on both.

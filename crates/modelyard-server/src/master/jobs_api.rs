@@ -256,6 +256,7 @@ pub async fn get(
     let job = visible_job(&state, &auth, id).await?;
     let metrics = state.store.metrics(id, job.attempt).await?;
     let mut v = job_json(&job);
+    v["ranks"] = ranks_json(&state, &job).await?;
     if job.state == "queued" {
         v = with_eta(v, &crate::predict::queue_eta(&state).await);
     }
@@ -266,6 +267,31 @@ pub async fn get(
             .collect(),
     );
     Ok(Json(v))
+}
+
+/// The ranks of a multi-node job's current attempt, with their nodes' names: `[]` for a job
+/// on one node.
+pub async fn ranks_json(state: &AppState, job: &JobRow) -> AppResult<Value> {
+    let ranks = state.store.gang_ranks(job.id, job.attempt).await?;
+    if ranks.is_empty() {
+        return Ok(json!([]));
+    }
+    let nodes = state.store.nodes().await?;
+    let name = |id: &str| {
+        nodes
+            .iter()
+            .find(|n| n.id == id)
+            .map_or_else(|| id.to_owned(), |n| n.name.clone())
+    };
+    Ok(Value::Array(
+        ranks
+            .iter()
+            .map(|r| {
+                json!({"rank": r.rank, "node": name(&r.node_id), "gpus": r.gpus,
+                       "state": r.state, "exit_code": r.exit_code, "reason": r.reason})
+            })
+            .collect(),
+    ))
 }
 
 /// `POST /api/jobs/{id}/cancel`.

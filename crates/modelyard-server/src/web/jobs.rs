@@ -135,6 +135,7 @@ pub async fn job_page(
         json!({
             "job": job_json(&job), "finished": finished, "log": log, "metrics": metrics,
             "charts": charts, "node": node,
+            "ranks": crate::master::jobs_api::ranks_json(&state, &job).await?,
         }),
     )?
     .into_response())
