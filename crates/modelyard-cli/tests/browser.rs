@@ -8,6 +8,7 @@
 
 mod common;
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -21,10 +22,17 @@ const DRIVER_ENV: &str = "MODELYARD_TEST_CHROMEDRIVER";
 const CHROMIUM_ENV: &str = "MODELYARD_TEST_CHROMIUM";
 
 /// chromedriver, killed when dropped.
+/// chromedriver in a process group of its own, with the browsers it starts: all of them are
+/// killed when the test ends, a failed test included.
 struct Driver(Child);
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        let group = format!("-{}", self.0.id());
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stderr(Stdio::null())
+            .status();
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -55,6 +63,7 @@ fn chromedriver() -> Option<(Driver, u16, PathBuf)> {
         .port();
     let child = Command::new(driver)
         .arg(format!("--port={port}"))
+        .process_group(0)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
