@@ -2,7 +2,7 @@
 //! minimise `Σᵢ (x·c − yᵢ)² / yᵢ² + Σₖ λₖ sₖ (cₖ − pₖ)²` over `c ≥ 0`, where `sₖ` is the mean
 //! weighted square of term `k` (so λₖ counts in observations; the dispatch terms may have a
 //! strength of their own, `DISPATCH_BELIEF`). Solved exactly on the normal
-//! equations, by trying every set of free terms (eleven unknowns: 2048 tiny systems).
+//! equations, by trying every set of free terms (twelve unknowns: 4096 tiny systems).
 
 use crate::terms::{DISPATCH, K};
 
@@ -67,7 +67,7 @@ impl Gram {
 
     /// The coefficients shrunk towards `prior`: the exact minimiser, found by solving the
     /// ridge system on every subset of the exercised terms and keeping the best non-negative
-    /// solution (2¹¹ small systems; the optimum of a convex QP is one of them).
+    /// solution (2¹² small systems; the optimum of a convex QP is one of them).
     /// `dispatch_lambda` is the ridge strength on the per-op dispatch terms.
     pub fn solve(&self, prior: &[f64; K], lambda: f64, dispatch_lambda: f64) -> [f64; K] {
         let n = self.n.max(1) as f64;
@@ -174,7 +174,7 @@ mod tests {
 
     #[test]
     fn recovers_coefficients_from_exact_data() {
-        let truth = [0.2, 0.0, 3.0, 1.5, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0];
+        let truth = [0.2, 0.0, 3.0, 1.5, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0];
         let mut g = Gram::default();
         for i in 1..40 {
             let v = i as f64;
@@ -183,6 +183,7 @@ mod tests {
                 0.0,
                 v,
                 (v * 7.0) % 5.0 + 1.0,
+                0.0,
                 0.0,
                 0.0,
                 0.0,
@@ -206,13 +207,15 @@ mod tests {
         let mut g = Gram::default();
         // Time falls as the term grows: the unconstrained fit would go negative.
         for i in 1..10 {
-            let x = [1.0, 0.0, i as f64, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0];
+            let x = [
+                1.0, 0.0, i as f64, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
+            ];
             g.update(&x, 10.0 - i as f64 * 0.5, 1.0);
         }
         let c = g.solve(&[1.0; K], 0.0, 0.0);
         assert!(c.iter().all(|v| *v >= 0.0), "{c:?}");
         let before = g.solve(&[1.0; K], LAMBDA, LAMBDA);
-        let x = [1.0, 0.0, 50.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0];
+        let x = [1.0, 0.0, 50.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0];
         g.update(&x, 3.0, 1.0);
         g.update(&x, 3.0, -1.0);
         let after = g.solve(&[1.0; K], LAMBDA, LAMBDA);
@@ -227,13 +230,13 @@ mod tests {
         // Three jobs of one small model: seconds-scale, micro and nano-scale terms together.
         let xs = [
             [
-                1.0, 2e-6, 0.02, 2e-3, 1e-2, 2e-2, 5e-3, 2e-4, 0.5, 1e-5, 0.0,
+                1.0, 2e-6, 0.02, 2e-3, 1e-2, 2e-2, 5e-3, 2e-4, 0.5, 1e-5, 0.0, 0.0,
             ],
             [
-                1.0, 2e-6, 0.08, 8e-3, 4e-2, 8e-2, 2e-2, 8e-4, 2.0, 4e-5, 0.0,
+                1.0, 2e-6, 0.08, 8e-3, 4e-2, 8e-2, 2e-2, 8e-4, 2.0, 4e-5, 0.0, 0.0,
             ],
             [
-                1.0, 2e-6, 0.20, 2e-2, 1e-1, 2e-1, 5e-2, 2e-3, 5.0, 1e-4, 0.0,
+                1.0, 2e-6, 0.20, 2e-2, 1e-1, 2e-1, 5e-2, 2e-3, 5.0, 1e-4, 0.0, 0.0,
             ],
         ];
         let ys = [0.193, 0.472, 1.03];
@@ -241,7 +244,7 @@ mod tests {
         for (x, y) in xs.iter().zip(ys) {
             g.update(x, y, 1.0);
         }
-        let prior = [0.5, 5.0, 2.5, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0];
+        let prior = [0.5, 5.0, 2.5, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0];
         let c = g.solve(&prior, 1e-9, 1e-9);
         for (x, y) in xs.iter().zip(ys) {
             let p = dot(&c, x);
@@ -257,10 +260,10 @@ mod tests {
         let mut g = Gram::default();
         for i in 1..6 {
             let v = i as f64;
-            let x = [1.0, 0.0, v, 0.0, 0.0, 0.1 * v, 0.0, 0.0, 0.0, 0.0, 0.0];
+            let x = [1.0, 0.0, v, 0.0, 0.0, 0.1 * v, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0];
             g.update(&x, 0.1 + 2.0 * v, 1.0);
         }
-        let prior = [0.1, 10.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0];
+        let prior = [0.1, 10.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0];
         let loose = g.solve(&prior, LAMBDA, LAMBDA);
         assert!(loose[5] > 1.0, "loose {loose:?}");
         let held = g.solve(&prior, LAMBDA, DISPATCH_BELIEF);
@@ -270,7 +273,7 @@ mod tests {
 
     #[test]
     fn with_no_data_the_prior_stands() {
-        let prior = [0.5, 5.0, 2.5, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0];
+        let prior = [0.5, 5.0, 2.5, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0];
         assert_eq!(Gram::default().solve(&prior, LAMBDA, LAMBDA), prior);
     }
 }

@@ -10,8 +10,19 @@ use crate::features::{Features, Work};
 use crate::fit::{Gram, DISPATCH_BELIEF, LAMBDA};
 use crate::terms::{dot, prior, terms, K};
 
-/// A class needs this many finished jobs before it gets coefficients of its own.
-pub const MIN_CLASS_OBSERVATIONS: usize = K;
+/// A class gets coefficients of its own once it has at least as many finished jobs as the
+/// terms its jobs exercise (see [`exercised`]).
+fn enough_for_a_class(obs: &[([f64; K], f64)]) -> bool {
+    obs.len() >= exercised(obs)
+}
+
+/// How many terms are non-zero in some of `obs` (a GPU's step times, say, exercise no set-up
+/// term): the unknowns a fit on them actually has.
+pub fn exercised(obs: &[([f64; K], f64)]) -> usize {
+    (0..K)
+        .filter(|&k| obs.iter().any(|(x, _)| x[k] != 0.0))
+        .count()
+}
 /// The pooled fit needs this many.
 pub const MIN_POOLED_OBSERVATIONS: usize = 3;
 /// The band of a prediction nobody has checked: the prior is trusted to a factor of two.
@@ -182,7 +193,7 @@ impl Predictor {
         };
         let mine = of(&|f| f.class() == class);
         let all = of(&|f| f.workload.work == work && f.node.is_gpu() == gpu);
-        if mine.len() >= MIN_CLASS_OBSERVATIONS {
+        if enough_for_a_class(&mine) {
             self.classes.insert(class.to_owned(), Fit::of(&mine, gpu));
         }
         if all.len() >= MIN_POOLED_OBSERVATIONS {
@@ -216,6 +227,19 @@ impl Predictor {
 mod tests {
     use super::*;
     use crate::features::{Node, Structure, Workload};
+
+    #[test]
+    fn a_class_needs_as_many_jobs_as_the_terms_it_exercises() {
+        let mut x = [0.0; K];
+        x[2] = 1.0;
+        x[6] = 2.0;
+        let obs = vec![(x, 1.0), (x, 2.0)];
+        assert_eq!(exercised(&obs), 2);
+        assert!(enough_for_a_class(&obs));
+        assert!(!enough_for_a_class(&obs[..1]));
+        x[0] = 1.0;
+        assert!(!enough_for_a_class(&[(x, 1.0), (x, 2.0)]));
+    }
 
     fn job(macs: f64, samples: f64, class: &str) -> Features {
         Features {

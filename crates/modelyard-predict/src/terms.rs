@@ -4,7 +4,7 @@
 use crate::features::Features;
 
 /// Number of terms.
-pub const K: usize = 11;
+pub const K: usize = 12;
 
 /// Nominal seconds per dispatched op per batch.
 const DISPATCH_S: f64 = 10e-6;
@@ -12,13 +12,15 @@ const DISPATCH_S: f64 = 10e-6;
 const BATCH_S: f64 = 1e-3;
 /// Nominal seconds per element visit of a normalisation pass of its own.
 const NORM_S: f64 = 1e-9;
+/// Nominal seconds to parse and optimise one node of a graph at start-up (learned from zero).
+const GRAPH_NODE_S: f64 = 1e-3;
 
 /// Prior coefficients: work ÷ throughput × efficiency + overhead, for the terms whose rates are
 /// known before any job ran. A process starts in a tenth of a second; weights load and pack at a
 /// tenth of memory bandwidth; compute runs at the calibrated (or peak) GFLOP/s; every op's
 /// memory traffic at nominal bandwidth; a normalisation pass visits an element a nanosecond.
-/// The other terms start at zero and are learned.
-const PRIOR: [f64; K] = [0.1, 10.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0];
+/// The other terms (per-op graph set-up among them) start at zero and are learned.
+const PRIOR: [f64; K] = [0.1, 10.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0];
 
 /// The per-op dispatch terms (weighted layers, other ops).
 pub const DISPATCH: [usize; 2] = [4, 5];
@@ -60,6 +62,8 @@ pub fn terms(f: &Features) -> [f64; K] {
         // A batch's activations outgrow the caches: traffic per sample grows with the batch.
         reps * w.samples.max(0.0) * s.activation_bytes * w.batch_size.max(1.0) / bw,
         reps * w.samples.max(0.0) * s.normalization_work * NORM_S,
+        // The runtime parses and optimises every node of the graph before the first sample.
+        setup * (s.weighted_layers + s.other_ops) * GRAPH_NODE_S,
     ]
 }
 
