@@ -19,4 +19,4 @@ pub use error::{EvalError, Result};
 pub use model::InputSpec;
 pub use options::{EvalArgs, Preprocess, Task};
 pub use report::EvalReport;
-pub use run::{evaluate, EvalRequest, Progress};
+pub use run::{evaluate, EvalRequest, Progress, DEFAULT_IMAGE_BATCH, DEFAULT_ROW_BATCH};

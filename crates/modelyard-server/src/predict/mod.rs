@@ -227,10 +227,19 @@ pub async fn job_features(
             let rows = split_rows(state, spec).await?;
             let samples = eval_usize("limit").map_or(rows, |l| l.min(rows));
             // As the evaluator picks it (see modelyard-eval's run.rs).
+            let tabular = spec
+                .eval
+                .as_ref()
+                .and_then(|e| e["task"].as_str())
+                .is_some_and(|t| t.starts_with("tabular"));
             let batch = match (fixed_batch, eval_usize("batch_size")) {
                 (Some(1), Some(asked)) => asked,
                 (Some(b), _) => b,
-                (None, asked) => asked.unwrap_or(16),
+                (None, asked) => asked.unwrap_or(if tabular {
+                    modelyard_eval::DEFAULT_ROW_BATCH as u64
+                } else {
+                    modelyard_eval::DEFAULT_IMAGE_BATCH as u64
+                }),
             };
             Workload::evaluation(samples as f64, batch.max(1) as f64)
         }
