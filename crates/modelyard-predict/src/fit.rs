@@ -1,10 +1,10 @@
 //! Non-negative ridge regression on relative error, pulled towards the prior coefficients:
 //! minimise `Σᵢ (x·c − yᵢ)² / yᵢ² + Σₖ λₖ sₖ (cₖ − pₖ)²` over `c ≥ 0`, where `sₖ` is the mean
-//! weighted square of term `k` (so λₖ counts in observations; the dispatch terms may have a
-//! strength of their own, `DISPATCH_BELIEF`). Solved exactly on the normal
+//! weighted square of term `k` (so λₖ counts in observations; the per-step overhead terms
+//! may have a strength of their own, `DISPATCH_BELIEF`). Solved exactly on the normal
 //! equations, by trying every set of free terms (twelve unknowns: 4096 tiny systems).
 
-use crate::terms::{DISPATCH, K};
+use crate::terms::{HELD_ON_CPU, K};
 
 /// Ridge strength, in observations' worth of belief in the prior. The penalty grows with the
 /// square of how wrong the prior is, so it is kept small: it settles directions the data leave
@@ -19,7 +19,10 @@ pub const LAMBDA: f64 = 0.01;
 /// then predicted a tiny MNIST model four times too slow. A compiled CPU plan's per-op cost is
 /// known to be small, so it is held there. A GPU's is not (a kernel launch costs what the host
 /// and the framework make it: the H100 measured here launches faster than the 2020 hosts of the
-/// published runs), so GPU fits learn it with the other terms (`LAMBDA`).
+/// published runs), so GPU fits learn it with the other terms (`LAMBDA`). The framework time
+/// per batch is held the same way on CPU nodes: on runs of a few dozen images per job it
+/// passes for per-image work, and a model evaluated on thousands of tiny images then pays for
+/// it (MNIST predicted 1.9× too slow with it loose, on a live run).
 pub const DISPATCH_BELIEF: f64 = 100.0;
 
 /// The weighted normal equations of a set of observations.
@@ -68,12 +71,12 @@ impl Gram {
     /// The coefficients shrunk towards `prior`: the exact minimiser, found by solving the
     /// ridge system on every subset of the exercised terms and keeping the best non-negative
     /// solution (2¹² small systems; the optimum of a convex QP is one of them).
-    /// `dispatch_lambda` is the ridge strength on the per-op dispatch terms.
+    /// `dispatch_lambda` is the ridge strength on the per-step overhead terms (`HELD_ON_CPU`).
     pub fn solve(&self, prior: &[f64; K], lambda: f64, dispatch_lambda: f64) -> [f64; K] {
         let n = self.n.max(1) as f64;
         let pull: Vec<f64> = (0..K)
             .map(|k| {
-                let belief = if DISPATCH.contains(&k) {
+                let belief = if HELD_ON_CPU.contains(&k) {
                     dispatch_lambda
                 } else {
                     lambda

@@ -25,10 +25,15 @@ const PRIOR: [f64; K] = [0.1, 10.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0,
 /// The per-op dispatch terms (weighted layers, other ops).
 pub const DISPATCH: [usize; 2] = [4, 5];
 
+/// The per-step overhead terms (dispatch per op, framework time per batch) that CPU fits hold
+/// near their prior (`fit::DISPATCH_BELIEF`): a compiled CPU plan's per-step cost is small, and
+/// on a handful of architectures it is indistinguishable from per-sample work.
+pub const HELD_ON_CPU: [usize; 3] = [4, 5, 8];
+
 /// The prior coefficients on a CPU or a GPU node. They differ in what an op costs beyond its
 /// work: a GPU runtime launches a kernel per op (about the nominal 10 µs from an eager
 /// framework), while a CPU runtime runs a compiled plan whose per-op cost is lost in the work.
-/// On CPU nodes the fit holds these two coefficients near the prior (`fit::DISPATCH_BELIEF`).
+/// On CPU nodes the fit holds these coefficients near the prior (see [`HELD_ON_CPU`]).
 pub fn prior(gpu: bool) -> [f64; K] {
     let mut p = PRIOR;
     if gpu {
