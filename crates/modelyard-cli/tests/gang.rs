@@ -220,3 +220,86 @@ async fn a_job_bigger_than_any_node_runs_on_several_and_survives_losing_one() {
         "rank 0 of the lost attempt never completed"
     );
 }
+
+/// Two nodes speaking the protocol directly: a multi-node job cancelled after its ranks were
+/// assigned but before any started ends cancelled, and no node is given it again.
+#[tokio::test]
+async fn a_multi_node_job_cancelled_before_it_starts_ends() {
+    let s = Server::start();
+    let token = s.user("alice");
+    let out = std::process::Command::new(common::BIN)
+        .args(["admin", "join-token", "--data-dir"])
+        .arg(s.data_dir())
+        .output()
+        .unwrap();
+    let join = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let http = reqwest::Client::new();
+    let mut nodes = Vec::new();
+    for name in ["a", "b"] {
+        let reg: Value = http
+            .post(format!("{}/api/cluster/register", s.url))
+            .json(
+                &json!({"protocol_version": 1, "join_token": join, "name": name,
+                "inventory": {"hostname": name, "cpus": 4, "memory_mb": 1000, "gflops": 1.0,
+                    "allow_commands": true, "cache_bytes": 0, "address": "127.0.0.1",
+                    "gpus": [{"index": 0, "model": "A100", "memory_mb": 40000}]}}),
+            )
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        nodes.push(reg["node_token"].as_str().unwrap().to_owned());
+    }
+    let beat = |node: &str| {
+        let (http, url, node) = (http.clone(), s.url.clone(), node.to_owned());
+        async move {
+            http.post(format!("{url}/api/cluster/heartbeat"))
+                .bearer_auth(node)
+                .json(&json!({"free": {"cpus": 4, "memory_mb": 1000, "gpus": 1},
+                    "running": [], "cache": [], "wait_ms": 200}))
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let id = submit(&s, &token, "sleep 60", 2).await;
+    let mut ranks = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while ranks.len() < 2 {
+        ranks.clear();
+        for n in &nodes {
+            if let Some(a) = beat(n).await["assignments"].as_array().unwrap().first() {
+                assert_eq!(a["job"]["job_id"], id);
+                ranks.push((a["gang"]["rank"].as_u64().unwrap(), n.clone()));
+            }
+        }
+        assert!(Instant::now() < deadline, "the ranks were never assigned");
+    }
+    ranks.sort();
+    assert_eq!(
+        ranks.iter().map(|r| r.0).collect::<Vec<_>>(),
+        [0, 1],
+        "one rank per node"
+    );
+    let r = s
+        .req(
+            reqwest::Method::POST,
+            &format!("/api/jobs/{id}/cancel"),
+            Some(&token),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    beat(&ranks[0].1).await;
+    let j = json(&s, &format!("/api/jobs/{id}"), Some(&token)).await;
+    assert_eq!(j["state"], "cancelled", "{j}");
+    for (_, n) in &ranks {
+        assert!(beat(n).await["assignments"].as_array().unwrap().is_empty());
+    }
+}

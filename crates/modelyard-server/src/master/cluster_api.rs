@@ -175,6 +175,20 @@ async fn news(
             if job.cancel_requested {
                 if here {
                     cancel.push(attempt);
+                } else if mine.rank == 0 && job.state == "assigned" {
+                    // Cancelled before its rank 0 started: the job ends here, and ranks that
+                    // did start are told to stop (their attempt is no longer current).
+                    state
+                        .store
+                        .finish_attempt(
+                            job.id,
+                            job.attempt,
+                            &node.id,
+                            "cancelled",
+                            None,
+                            "cancelled before it started",
+                        )
+                        .await?;
                 }
             } else if !here && mine.state == "assigned" {
                 let spec = serde_json::from_str(&job.spec)
