@@ -74,17 +74,9 @@ impl FromRequestParts<AppState> for Auth {
                 None => Ok(Auth(None)),
             };
         };
-        let token = value
-            .to_str()
-            .ok()
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(str::trim)
-            .ok_or_else(|| {
-                AppError::unauthorized("the Authorization header must be 'Bearer <token>'")
-            })?;
+        let token = bearer(value).ok_or_else(|| {
+            AppError::unauthorized("the Authorization header must be 'Bearer <token>'")
+        })?;
         let Some(found) = lookup_token(state, token).await? else {
             return Err(AppError::unauthorized("invalid token"));
         };
@@ -218,24 +210,25 @@ pub async fn bearer_caller(
     state: &AppState,
     headers: &axum::http::HeaderMap,
 ) -> AppResult<Option<Caller>> {
-    let Some(token) = headers
+    match headers
         .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-    else {
-        return Ok(None);
-    };
-    let now = modelyard_store::now_ms();
-    Ok(lookup_token(state, token.trim())
-        .await?
-        .filter(|f| f.0.expires_at.is_none_or(|t| t > now))
-        .map(|f| caller_of(&f)))
+        .and_then(bearer)
+    {
+        Some(token) => caller_for(state, token).await,
+        None => Ok(None),
+    }
 }
 
-/// The caller a session token stands for; an unknown or expired session is anonymous.
+/// The token of an `Authorization: Bearer <token>` header value.
+fn bearer(value: &axum::http::HeaderValue) -> Option<&str> {
+    let v = value.to_str().ok()?;
+    let token = v
+        .strip_prefix("Bearer ")
+        .or_else(|| v.strip_prefix("bearer "))?;
+    Some(token.trim())
+}
+
+/// The caller a token stands for; an unknown or expired one stands for no one.
 async fn caller_for(state: &AppState, token: &str) -> AppResult<Option<Caller>> {
     let now = modelyard_store::now_ms();
     Ok(lookup_token(state, token)

@@ -113,9 +113,14 @@ pub struct JobFilter {
 }
 
 const ACTIVE: &str = "('assigned', 'running')";
-/// `jobs` holds an unfinished rank of its current attempt on node `$1`.
-const HOLDS_RANK: &str = "EXISTS (SELECT 1 FROM job_ranks r WHERE r.job_id = jobs.id \
-     AND r.attempt = jobs.attempt AND r.node_id = $1 AND r.state IN ('assigned', 'running'))";
+/// SQL: the `jobs` row has an unfinished rank of its current attempt on the node bound to
+/// `node` (a placeholder such as `$1`).
+fn holds_rank(node: &str) -> String {
+    format!(
+        "EXISTS (SELECT 1 FROM job_ranks r WHERE r.job_id = jobs.id \
+         AND r.attempt = jobs.attempt AND r.node_id = {node} AND r.state IN {RANK_ACTIVE})"
+    )
+}
 
 impl Store {
     pub async fn setting(&self, key: &str) -> Result<Option<String>> {
@@ -231,15 +236,12 @@ impl Store {
     /// the node held one of its unfinished ranks), or fails those out of attempts. Returns how
     /// many were requeued.
     pub async fn requeue_jobs_of(&self, node_id: &str, reason: &str) -> Result<u64> {
-        const HOLDS_RANK3: &str = "EXISTS (SELECT 1 FROM job_ranks r WHERE r.job_id = jobs.id \
-             AND r.attempt = jobs.attempt AND r.node_id = $3 AND r.state IN ('assigned', 'running'))";
-        const HOLDS_RANK2: &str = "EXISTS (SELECT 1 FROM job_ranks r WHERE r.job_id = jobs.id \
-             AND r.attempt = jobs.attempt AND r.node_id = $2 AND r.state IN ('assigned', 'running'))";
         let mut tx = self.pool.begin().await?;
         let now = now_ms();
         sqlx::query(&format!(
             "UPDATE jobs SET state = 'failed', finished_at = $1, node_id = NULL, \
-             reason = $2 || ' (no attempts left)' WHERE (node_id = $3 OR {HOLDS_RANK3}) AND state IN {ACTIVE} AND attempt >= max_attempts"
+             reason = $2 || ' (no attempts left)' WHERE (node_id = $3 OR {}) AND state IN {ACTIVE} AND attempt >= max_attempts",
+            holds_rank("$3")
         ))
         .bind(now)
         .bind(reason)
@@ -247,7 +249,8 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         let requeued = sqlx::query(&format!(
-            "UPDATE jobs SET state = 'queued', node_id = NULL, reason = $1 WHERE (node_id = $2 OR {HOLDS_RANK2}) AND state IN {ACTIVE}"
+            "UPDATE jobs SET state = 'queued', node_id = NULL, reason = $1 WHERE (node_id = $2 OR {}) AND state IN {ACTIVE}",
+            holds_rank("$2")
         ))
         .bind(reason)
         .bind(node_id)
@@ -313,7 +316,8 @@ impl Store {
     /// included.
     pub async fn jobs_on_node(&self, node_id: &str) -> Result<Vec<JobRow>> {
         let rows = sqlx::query(&format!(
-            "SELECT * FROM jobs WHERE state IN {ACTIVE} AND (node_id = $1 OR {HOLDS_RANK}) ORDER BY id"
+            "SELECT * FROM jobs WHERE state IN {ACTIVE} AND (node_id = $1 OR {}) ORDER BY id",
+            holds_rank("$1")
         ))
         .bind(node_id)
         .fetch_all(&self.pool)
@@ -425,8 +429,8 @@ impl Store {
     pub async fn attempt_is_current(&self, job: i64, attempt: i64, node: &str) -> Result<bool> {
         let row = sqlx::query(&format!(
             "SELECT 1 AS x FROM jobs WHERE id = $1 AND attempt = $2 AND state IN {ACTIVE} \
-             AND (node_id = $3 OR EXISTS (SELECT 1 FROM job_ranks r WHERE r.job_id = jobs.id \
-                  AND r.attempt = jobs.attempt AND r.node_id = $3 AND r.state IN {RANK_ACTIVE}))"
+             AND (node_id = $3 OR {})",
+            holds_rank("$3")
         ))
         .bind(job)
         .bind(attempt)

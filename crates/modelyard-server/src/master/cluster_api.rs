@@ -169,43 +169,19 @@ async fn news(
             job_id: job.id,
             attempt: job.attempt,
         };
+        // This node's part: its rank of a multi-node job, or the whole job.
         let ranks = state.store.gang_ranks(job.id, job.attempt).await?;
-        if let Some(mine) = ranks.iter().find(|r| r.node_id == node.id) {
-            // This node's part of a multi-node job.
-            if job.cancel_requested {
-                if here {
-                    cancel.push(attempt);
-                } else if mine.rank == 0 && job.state == "assigned" {
-                    // Cancelled before its rank 0 started: the job ends here, and ranks that
-                    // did start are told to stop (their attempt is no longer current).
-                    state
-                        .store
-                        .finish_attempt(
-                            job.id,
-                            job.attempt,
-                            &node.id,
-                            "cancelled",
-                            None,
-                            "cancelled before it started",
-                        )
-                        .await?;
-                }
-            } else if !here && mine.state == "assigned" {
-                let spec = serde_json::from_str(&job.spec)
-                    .map_err(|e| AppError::internal(format!("job {} spec: {e}", job.id)))?;
-                assignments.push(Assignment {
-                    job: attempt,
-                    spec,
-                    gpus: mine.gpus.clone(),
-                    gang: Some(gang_of(state, job.id, mine.rank, &ranks).await?),
-                });
-            }
-            continue;
-        }
+        let mine = ranks.iter().find(|r| r.node_id == node.id);
+        let (part_state, gpus) = match mine {
+            Some(r) => (r.state.as_str(), r.gpus.clone()),
+            None => (job.state.as_str(), job.gpus.clone()),
+        };
         if job.cancel_requested {
             if here {
                 cancel.push(attempt);
-            } else if job.state == "assigned" {
+            } else if job.state == "assigned" && mine.is_none_or(|r| r.rank == 0) {
+                // Cancelled before it started: the job's own node (rank 0's) ends it, and
+                // ranks that did start are told to stop (their attempt is no longer current).
                 state
                     .store
                     .finish_attempt(
@@ -218,14 +194,18 @@ async fn news(
                     )
                     .await?;
             }
-        } else if !here && job.state == "assigned" {
+        } else if !here && part_state == "assigned" {
             let spec = serde_json::from_str(&job.spec)
                 .map_err(|e| AppError::internal(format!("job {} spec: {e}", job.id)))?;
+            let gang = match mine {
+                Some(r) => Some(gang_of(state, job.id, r.rank, &ranks).await?),
+                None => None,
+            };
             assignments.push(Assignment {
                 job: attempt,
                 spec,
-                gpus: job.gpus.clone(),
-                gang: None,
+                gpus,
+                gang,
             });
         }
     }

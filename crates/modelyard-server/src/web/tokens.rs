@@ -2,7 +2,7 @@
 //! one and shows it once, and revocation.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use serde::Deserialize;
@@ -139,9 +139,7 @@ pub async fn revoke_token(
         .await
         .map_err(AppError::from)?
     {
-        return Err(
-            AppError::new(StatusCode::NOT_FOUND, "NotFound", format!("no token {id}")).into(),
-        );
+        return Err(AppError::entry_not_found(format!("token {id} not found")).into());
     }
     Ok(Redirect::to(PAGE).into_response())
 }
