@@ -10,6 +10,7 @@ pub mod linear;
 pub mod metrics;
 mod model;
 pub mod options;
+mod pool;
 mod preprocess;
 pub mod report;
 mod run;

@@ -115,6 +115,10 @@ impl Model {
         let plan = graph
             .with_input_fact(self.index, f32::fact(shape).into())
             .and_then(|g| g.into_optimized())
+            .and_then(|mut g| {
+                crate::pool::swap_in(&mut g)?;
+                Ok(g)
+            })
             .and_then(|g| g.into_runnable())
             .map_err(|e| {
                 EvalError::model(format!(
