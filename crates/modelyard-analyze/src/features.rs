@@ -132,6 +132,11 @@ pub struct ModelFeatures {
     /// follows a convolution into its weights, but run these as separate, often naive, passes.
     #[serde(default)]
     pub normalization_work: Option<u64>,
+    /// Bytes per sample that im2col convolutions gather (each input element once per output
+    /// position that reads it; depthwise and plain 1×1 convolutions gather nothing): what a
+    /// runtime materialises when it lowers convolutions to matrix products on a batch.
+    #[serde(default)]
+    pub im2col_bytes: Option<u64>,
     /// Longest path through the graph, in ops.
     pub depth: Option<u64>,
     pub inputs: Vec<IoInfo>,
@@ -161,6 +166,7 @@ impl ModelFeatures {
             activation_memory_bytes: None,
             memory_access_bytes: None,
             normalization_work: None,
+            im2col_bytes: None,
             depth: None,
             inputs: Vec::new(),
             outputs: Vec::new(),

@@ -7,8 +7,8 @@
 /// The analyser's version, stored with every analysis. Raised whenever what it reports changes
 /// (a new feature, a different count), so that a hub re-analyses files an older version did.
 /// 2: memory-access bytes and normalisation work per sample (and the parameter count stored
-/// beside each analysis, for listings).
-pub const ANALYZER_VERSION: i64 = 2;
+/// beside each analysis, for listings). 3: im2col bytes per sample.
+pub const ANALYZER_VERSION: i64 = 3;
 
 mod diff;
 mod dtype;

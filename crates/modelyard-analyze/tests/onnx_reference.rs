@@ -173,3 +173,24 @@ fn normalization_work_counts_only_what_cannot_fold_into_a_convolution() {
     let dense = work("light_densenet121.onnx");
     assert!(dense > 58 * 1024 * 7 * 7, "densenet {dense}");
 }
+
+#[test]
+fn im2col_bytes_count_gathered_patches_of_real_convolutions_only() {
+    let bytes = |file: &str| {
+        analyze_path(&data(file))
+            .unwrap_or_else(|e| panic!("{file}: {e}"))
+            .im2col_bytes
+            .expect("im2col bytes")
+    };
+    // conv1 (1·5·5) × 28·28 and conv2 (8·5·5) × 14·14 float32 patches.
+    assert_eq!(bytes("mnist-8.onnx"), 4 * (25 * 784 + 200 * 196));
+    // AlexNet: 11×11 stem over 54×54, 5×5 (two groups of 48 channels) over 26×26, then three
+    // 3×3 (256, 2×192, 2×192 channels in) over 12×12.
+    assert_eq!(
+        bytes("light_bvlc_alexnet.onnx"),
+        4 * (363 * 2916 + 2400 * 676 + 2304 * 144 + 2 * 3456 * 144)
+    );
+    // ShuffleNet: the 3×3 stride-2 stem alone; its grouped 1×1 convolutions read their input as
+    // it is and its depthwise ones run as a kernel of their own.
+    assert_eq!(bytes("light_shufflenet.onnx"), 4 * 27 * 112 * 112);
+}

@@ -409,6 +409,7 @@ async fn analyses_by_an_older_analyser_are_redone() {
     assert_eq!(f["analyzer_version"], modelyard_analyze::ANALYZER_VERSION);
     assert_eq!(f["features"]["parameters"]["total"], 5994);
     assert_eq!(f["features"]["normalization_work"], 0);
+    assert_eq!(f["features"]["im2col_bytes"], 235_200);
     assert!(
         f["features"]["memory_access_bytes"].as_u64().unwrap() > 0,
         "{f}"

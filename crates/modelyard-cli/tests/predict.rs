@@ -78,6 +78,10 @@ async fn jobs_are_predicted_before_they_run_and_teach_the_predictor() {
         "mnist-8 fixes batch 1"
     );
     assert_eq!(first["structure"]["macs_per_sample"], 786_560.0);
+    assert_eq!(
+        first["workload"]["decode"], false,
+        "IDX digits are read as they are"
+    );
     let node = &first["nodes"][0];
     assert_eq!(node["class"], "cpu");
     assert_eq!(node["nodes"], json!(["w1"]));
@@ -90,6 +94,32 @@ async fn jobs_are_predicted_before_they_run_and_teach_the_predictor() {
     assert!(p10 < sec && sec < p90, "{node}");
     assert_eq!(first["queue"]["jobs_ahead"], 0);
     assert!(first["queue"]["start_in_s"].as_f64().unwrap() < 1.0);
+
+    // The same model on PNG files: each sample is decoded first, which the workload says.
+    let pngs = tempfile::tempdir().unwrap();
+    for (class, i) in [("0", 0u8), ("1", 1), ("1", 2)] {
+        let dir = pngs.path().join("test").join(class);
+        std::fs::create_dir_all(&dir).unwrap();
+        image::GrayImage::from_fn(28, 28, |x, y| {
+            image::Luma([((x ^ y) as u8).wrapping_mul(9).wrapping_add(i)])
+        })
+        .save(dir.join(format!("{i}.png")))
+        .unwrap();
+    }
+    push(&s, &alice, pngs.path(), "alice/digit-pngs", true);
+    let body = json!({"kind": "evaluate", "model": "alice/mnist-cnn", "dataset": "alice/digit-pngs",
+                      "eval": {"task": "image-classification"}});
+    let decoded = loop {
+        let (status, v) = post(&s, &alice, "/api/predict", &body).await;
+        assert_eq!(status, 200, "{v}");
+        if v["predicted"] == true {
+            break v;
+        }
+        assert!(Instant::now() < deadline, "never predicted: {v}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(decoded["workload"]["samples"], 3.0);
+    assert_eq!(decoded["workload"]["decode"], true, "{decoded}");
 
     // The same from the command line and on the model page.
     let out = ok(s.cli(

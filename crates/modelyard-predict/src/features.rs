@@ -28,6 +28,10 @@ pub struct Structure {
     /// Numbers in one sample's input tensor.
     #[serde(default)]
     pub input_elements: f64,
+    /// Bytes the convolutions of one sample gather into im2col matrices (the analyser's
+    /// `im2col_bytes`).
+    #[serde(default)]
+    pub im2col_bytes: f64,
 }
 
 /// Inference (one forward pass per sample) or training (forward, backward, update).
@@ -73,6 +77,10 @@ pub struct Workload {
     /// measured training step does not).
     #[serde(default = "yes")]
     pub setup: bool,
+    /// Whether each sample is a compressed image (PNG, JPEG) decoded before it is fed, rather
+    /// than numbers read as they are (IDX, CSV, tables).
+    #[serde(default)]
+    pub decode: bool,
 }
 
 fn one() -> f64 {
@@ -84,14 +92,16 @@ fn yes() -> bool {
 }
 
 impl Workload {
-    /// One evaluation pass over `samples` at `batch_size`, start-up included.
-    pub fn evaluation(samples: f64, batch_size: f64) -> Workload {
+    /// One evaluation pass over `samples` at `batch_size`, start-up included; `decode` when
+    /// the samples are compressed images.
+    pub fn evaluation(samples: f64, batch_size: f64, decode: bool) -> Workload {
         Workload {
             work: Work::Inference,
             samples,
             batch_size,
             epochs: 1.0,
             setup: true,
+            decode,
         }
     }
 

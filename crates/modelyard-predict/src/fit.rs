@@ -2,7 +2,7 @@
 //! minimise `Σᵢ (x·c − yᵢ)² / yᵢ² + Σₖ λₖ sₖ (cₖ − pₖ)²` over `c ≥ 0`, where `sₖ` is the mean
 //! weighted square of term `k` (so λₖ counts in observations; the per-step overhead terms
 //! may have a strength of their own, `DISPATCH_BELIEF`). Solved exactly on the normal
-//! equations, by trying every set of free terms (twelve unknowns: 4096 tiny systems).
+//! equations, by trying every set of free terms (thirteen unknowns: 8192 tiny systems).
 
 use crate::terms::{HELD_ON_CPU, K};
 
@@ -19,10 +19,7 @@ pub const LAMBDA: f64 = 0.01;
 /// then predicted a tiny MNIST model four times too slow. A compiled CPU plan's per-op cost is
 /// known to be small, so it is held there. A GPU's is not (a kernel launch costs what the host
 /// and the framework make it: the H100 measured here launches faster than the 2020 hosts of the
-/// published runs), so GPU fits learn it with the other terms (`LAMBDA`). The framework time
-/// per batch is held the same way on CPU nodes: on runs of a few dozen images per job it
-/// passes for per-image work, and a model evaluated on thousands of tiny images then pays for
-/// it (MNIST predicted 1.9× too slow with it loose, on a live run).
+/// published runs), so GPU fits learn it with the other terms (`LAMBDA`).
 pub const DISPATCH_BELIEF: f64 = 100.0;
 
 /// The weighted normal equations of a set of observations.
@@ -70,8 +67,8 @@ impl Gram {
 
     /// The coefficients shrunk towards `prior`: the exact minimiser, found by solving the
     /// ridge system on every subset of the exercised terms and keeping the best non-negative
-    /// solution (2¹² small systems; the optimum of a convex QP is one of them).
-    /// `dispatch_lambda` is the ridge strength on the per-step overhead terms (`HELD_ON_CPU`).
+    /// solution (2¹³ small systems; the optimum of a convex QP is one of them).
+    /// `dispatch_lambda` is the ridge strength on the per-op dispatch terms (`HELD_ON_CPU`).
     pub fn solve(&self, prior: &[f64; K], lambda: f64, dispatch_lambda: f64) -> [f64; K] {
         let n = self.n.max(1) as f64;
         let pull: Vec<f64> = (0..K)
@@ -177,7 +174,9 @@ mod tests {
 
     #[test]
     fn recovers_coefficients_from_exact_data() {
-        let truth = [0.2, 0.0, 3.0, 1.5, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0];
+        let truth = [
+            0.2, 0.0, 3.0, 1.5, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
+        ];
         let mut g = Gram::default();
         for i in 1..40 {
             let v = i as f64;
@@ -186,6 +185,7 @@ mod tests {
                 0.0,
                 v,
                 (v * 7.0) % 5.0 + 1.0,
+                0.0,
                 0.0,
                 0.0,
                 0.0,
@@ -211,14 +211,16 @@ mod tests {
         // Time falls as the term grows: the unconstrained fit would go negative.
         for i in 1..10 {
             let x = [
-                1.0, 0.0, i as f64, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
+                1.0, 0.0, i as f64, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
             ];
             g.update(&x, 10.0 - i as f64 * 0.5, 1.0);
         }
         let c = g.solve(&[1.0; K], 0.0, 0.0);
         assert!(c.iter().all(|v| *v >= 0.0), "{c:?}");
         let before = g.solve(&[1.0; K], LAMBDA, LAMBDA);
-        let x = [1.0, 0.0, 50.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0];
+        let x = [
+            1.0, 0.0, 50.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
+        ];
         g.update(&x, 3.0, 1.0);
         g.update(&x, 3.0, -1.0);
         let after = g.solve(&[1.0; K], LAMBDA, LAMBDA);
@@ -233,13 +235,13 @@ mod tests {
         // Three jobs of one small model: seconds-scale, micro and nano-scale terms together.
         let xs = [
             [
-                1.0, 2e-6, 0.02, 2e-3, 1e-2, 2e-2, 5e-3, 2e-4, 0.5, 1e-5, 0.0, 0.0,
+                1.0, 2e-6, 0.02, 2e-3, 1e-2, 2e-2, 5e-3, 2e-4, 0.5, 1e-5, 0.0, 0.0, 0.0,
             ],
             [
-                1.0, 2e-6, 0.08, 8e-3, 4e-2, 8e-2, 2e-2, 8e-4, 2.0, 4e-5, 0.0, 0.0,
+                1.0, 2e-6, 0.08, 8e-3, 4e-2, 8e-2, 2e-2, 8e-4, 2.0, 4e-5, 0.0, 0.0, 0.0,
             ],
             [
-                1.0, 2e-6, 0.20, 2e-2, 1e-1, 2e-1, 5e-2, 2e-3, 5.0, 1e-4, 0.0, 0.0,
+                1.0, 2e-6, 0.20, 2e-2, 1e-1, 2e-1, 5e-2, 2e-3, 5.0, 1e-4, 0.0, 0.0, 0.0,
             ],
         ];
         let ys = [0.193, 0.472, 1.03];
@@ -247,7 +249,9 @@ mod tests {
         for (x, y) in xs.iter().zip(ys) {
             g.update(x, y, 1.0);
         }
-        let prior = [0.5, 5.0, 2.5, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0];
+        let prior = [
+            0.5, 5.0, 2.5, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0,
+        ];
         let c = g.solve(&prior, 1e-9, 1e-9);
         for (x, y) in xs.iter().zip(ys) {
             let p = dot(&c, x);
@@ -263,10 +267,26 @@ mod tests {
         let mut g = Gram::default();
         for i in 1..6 {
             let v = i as f64;
-            let x = [1.0, 0.0, v, 0.0, 0.0, 0.1 * v, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0];
+            let x = [
+                1.0,
+                0.0,
+                v,
+                0.0,
+                0.0,
+                0.1 * v,
+                0.0,
+                0.0,
+                0.0,
+                0.0,
+                0.0,
+                0.0,
+                0.0,
+            ];
             g.update(&x, 0.1 + 2.0 * v, 1.0);
         }
-        let prior = [0.1, 10.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0];
+        let prior = [
+            0.1, 10.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0,
+        ];
         let loose = g.solve(&prior, LAMBDA, LAMBDA);
         assert!(loose[5] > 1.0, "loose {loose:?}");
         let held = g.solve(&prior, LAMBDA, DISPATCH_BELIEF);
@@ -276,7 +296,9 @@ mod tests {
 
     #[test]
     fn with_no_data_the_prior_stands() {
-        let prior = [0.5, 5.0, 2.5, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0];
+        let prior = [
+            0.5, 5.0, 2.5, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0,
+        ];
         assert_eq!(Gram::default().solve(&prior, LAMBDA, LAMBDA), prior);
     }
 }

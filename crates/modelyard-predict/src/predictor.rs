@@ -253,8 +253,9 @@ mod tests {
                 memory_access_bytes: 4e7,
                 normalization_work: 0.0,
                 input_elements: 3.0 * 224.0 * 224.0,
+                im2col_bytes: 0.0,
             },
-            workload: Workload::evaluation(samples, 1.0),
+            workload: Workload::evaluation(samples, 1.0, false),
             node: Node {
                 class: class.into(),
                 gflops: 20.0,

@@ -115,6 +115,42 @@ pub fn unfused_norm_window(n: &NodeProto, before: Option<&str>) -> u64 {
     }
 }
 
+/// Elements an im2col convolution gathers for one node: every input element each output
+/// position reads, `Cin · kernel volume · output positions` per image. Zero for ops other than
+/// convolutions, for depthwise convolutions (runtimes run those as their own kernel) and for
+/// unit kernels at unit stride without padding, whose im2col is the input itself.
+pub fn im2col_elements(n: &NodeProto, ins: &[Option<&Value>], outs: &[Value]) -> u64 {
+    let op = n.op_type.as_str();
+    let w_slot = match op {
+        "Conv" | "ConvInteger" => 1,
+        "QLinearConv" => 3,
+        _ => return 0,
+    };
+    let (Some(w), Some(out)) = (ins.get(w_slot).copied().flatten(), outs.first()) else {
+        return 0;
+    };
+    if w.shape.len() < 3 || out.shape.len() != w.shape.len() {
+        return 0;
+    }
+    let group = attr_int(n, "group")
+        .and_then(|g| u64::try_from(g).ok())
+        .unwrap_or(1)
+        .max(1);
+    let per_group_in = w.shape[1];
+    let kernel = prod(&w.shape[2..]);
+    if group > 1 && per_group_in == 1 && group == out.shape[1] {
+        return 0;
+    }
+    let ones =
+        |name: &str, want: i64| attr_ints(n, name).is_none_or(|v| v.iter().all(|&x| x == want));
+    if kernel == 1 && ones("strides", 1) && ones("pads", 0) {
+        return 0;
+    }
+    prod(&[group, per_group_in, kernel])
+        .saturating_mul(out.shape[0])
+        .saturating_mul(prod(&out.shape[2..]))
+}
+
 /// (MACs, FLOPs) of one node; `ins`/`outs` hold the known values of its inputs and outputs.
 pub fn node_cost(n: &NodeProto, ins: &[Option<&Value>], outs: &[Value]) -> (u64, u64) {
     let op = n.op_type.as_str();

@@ -167,6 +167,7 @@ pub fn analyze_onnx_bytes(bytes: &[u8]) -> Result<ModelFeatures, AnalyzeError> {
     }
 
     let (mut macs, mut flops, mut traffic, mut norm_work) = (0u64, 0u64, 0u64, 0u64);
+    let mut im2col = 0u64;
     let mut failures: Vec<String> = Vec::new();
     let mut depth = vec![0u64; g.nodes.len()];
     let weight_nodes = &params.weight_nodes;
@@ -202,6 +203,13 @@ pub fn analyze_onnx_bytes(bytes: &[u8]) -> Result<ModelFeatures, AnalyzeError> {
             Ok(outs) => {
                 if !is_weight {
                     let (m, fl) = cost::node_cost(n, &ins, &outs);
+                    let gathered = cost::im2col_elements(n, &ins, &outs);
+                    if gathered > 0 {
+                        let dtype = ins.first().copied().flatten().map_or(1, |v| v.dtype);
+                        let bytes =
+                            crate::dtype::bytes_for(gathered, crate::dtype::onnx_dtype(dtype).1);
+                        im2col = im2col.saturating_add(bytes.unwrap_or(0));
+                    }
                     macs = macs.saturating_add(m);
                     flops = flops.saturating_add(fl);
                     if !cost::is_view(&n.op_type) {
@@ -254,6 +262,7 @@ pub fn analyze_onnx_bytes(bytes: &[u8]) -> Result<ModelFeatures, AnalyzeError> {
     f.flops_per_sample = Some(flops / batch);
     f.memory_access_bytes = Some(traffic / batch);
     f.normalization_work = Some(norm_work / batch);
+    f.im2col_bytes = Some(im2col / batch);
     f.depth = depth.iter().max().copied();
     f.activation_memory_bytes = Some(peak_activations(&g, &values, &params.names, &real_inputs));
     f.parameters = params.stats;

@@ -80,6 +80,7 @@ fn structures(models_dir: &Path) -> anyhow::Result<Vec<(String, Structure, &'sta
             memory_access_bytes: 0.0,
             normalization_work: 0.0,
             input_elements: 3.0 * 224.0 * 224.0,
+            im2col_bytes: 0.0,
         };
         let onnx = ONNX.iter().find(|(n, _)| *n == name).map(|(_, f)| f);
         let (structure, source) = match onnx {
@@ -165,6 +166,7 @@ pub fn load(runtime_dir: &Path, models_dir: &Path) -> anyhow::Result<Vec<Labeled
                             batch_size: BATCH,
                             epochs: 1.0,
                             setup: false,
+                            decode: false,
                         },
                         node: node.clone(),
                     },

@@ -52,6 +52,7 @@ pub fn structure_of(f: &ModelFeatures) -> Structure {
         memory_access_bytes: f.memory_access_bytes.unwrap_or(0) as f64,
         normalization_work: f.normalization_work.unwrap_or(0) as f64,
         input_elements,
+        im2col_bytes: f.im2col_bytes.unwrap_or(0) as f64,
     }
 }
 

@@ -175,8 +175,9 @@ async fn model_structure(
     Ok((structure_of(&f), batch))
 }
 
-/// Rows of the dataset split an evaluate job reads, from the dataset's summary.
-async fn split_rows(state: &AppState, spec: &JobSpec) -> Result<u64, String> {
+/// Rows of the dataset split an evaluate job reads, from the dataset's summary, and whether its
+/// samples are compressed images: image folders, or images kept as bytes in Parquet files.
+async fn split_rows(state: &AppState, spec: &JobSpec, images: bool) -> Result<(u64, bool), String> {
     let source = spec
         .inputs
         .iter()
@@ -197,13 +198,20 @@ async fn split_rows(state: &AppState, spec: &JobSpec) -> Result<u64, String> {
         .map_err(|e| e.to_string())?
         .and_then(|s| s.summary)
         .ok_or("the dataset has not been summarised yet")?;
-    summary["splits"]
+    let found = summary["splits"]
         .as_array()
         .into_iter()
         .flatten()
-        .find(|s| s["name"] == split)
+        .find(|s| s["name"] == split);
+    let rows = found
         .and_then(|s| s["rows"].as_u64())
-        .ok_or_else(|| format!("the dataset has no split {split:?}"))
+        .ok_or_else(|| format!("the dataset has no split {split:?}"))?;
+    let decode = match found.and_then(|s| s["format"].as_str()) {
+        Some("image-folder") => true,
+        Some("parquet") => images,
+        _ => false,
+    };
+    Ok((rows, decode))
 }
 
 /// The structure and workload of a job, or why it cannot be predicted.
@@ -224,14 +232,14 @@ pub async fn job_features(
     };
     let workload = match (spec.kind, hint) {
         (JobKind::Evaluate, _) => {
-            let rows = split_rows(state, spec).await?;
-            let samples = eval_usize("limit").map_or(rows, |l| l.min(rows));
             // As the evaluator picks it (see modelyard-eval's run.rs).
             let tabular = spec
                 .eval
                 .as_ref()
                 .and_then(|e| e["task"].as_str())
                 .is_some_and(|t| t.starts_with("tabular"));
+            let (rows, decode) = split_rows(state, spec, !tabular).await?;
+            let samples = eval_usize("limit").map_or(rows, |l| l.min(rows));
             let batch = match (fixed_batch, eval_usize("batch_size")) {
                 (Some(1), Some(asked)) => asked,
                 (Some(b), _) => b,
@@ -241,7 +249,7 @@ pub async fn job_features(
                     modelyard_eval::DEFAULT_IMAGE_BATCH as u64
                 }),
             };
-            Workload::evaluation(samples as f64, batch.max(1) as f64)
+            Workload::evaluation(samples as f64, batch.max(1) as f64, decode)
         }
         (JobKind::Command, Some(h)) => Workload {
             work: h.work,
@@ -249,6 +257,7 @@ pub async fn job_features(
             batch_size: h.batch_size.unwrap_or(1.0).max(1.0),
             epochs: h.epochs.unwrap_or(1.0).max(1.0),
             setup: true,
+            decode: false,
         },
         (JobKind::Command, None) => unreachable!("checked above"),
     };
