@@ -132,6 +132,24 @@ impl Store {
             .collect::<sqlx::Result<_>>()?)
     }
 
+    /// The ranks of the current attempts of jobs that started and had not finished by
+    /// `since_ms` (the multi-node part of [`Store::jobs_on_nodes_since`]), by job and rank.
+    pub async fn ranks_of_jobs_since(&self, since_ms: i64, limit: i64) -> Result<Vec<RankRow>> {
+        let rows = sqlx::query(
+            "SELECT r.* FROM job_ranks r JOIN jobs j ON j.id = r.job_id AND j.attempt = r.attempt \
+             WHERE j.started_at IS NOT NULL AND (j.finished_at IS NULL OR j.finished_at >= $1) \
+             ORDER BY r.job_id, r.rank LIMIT $2",
+        )
+        .bind(since_ms)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(RankRow::from_row)
+            .collect::<sqlx::Result<_>>()?)
+    }
+
     /// Records how `node`'s rank of a current multi-node attempt ended and where the attempt
     /// stands; `None` when `node` holds no unfinished rank of it (a single-node job, or a stale
     /// report).

@@ -1,9 +1,11 @@
 //! Pages of the computing subsystem: your jobs, one job with live logs, and the cluster.
 
+use std::collections::HashMap;
+
 use axum::extract::{Path, State};
 use axum::http::Uri;
 use axum::response::{IntoResponse, Redirect, Response};
-use modelyard_store::{JobFilter, JobRow};
+use modelyard_store::{JobFilter, JobRow, RankRow};
 use serde_json::{json, Value};
 
 use super::{render, PageError};
@@ -186,21 +188,19 @@ pub async fn utilization_chart(State(state): State<AppState>) -> Result<Response
         .jobs_on_nodes_since(since, 100_000)
         .await
         .map_err(AppError::from)?;
+    let ranks = state
+        .store
+        .ranks_of_jobs_since(since, 100_000)
+        .await
+        .map_err(AppError::from)?;
+    let holdings = holdings(&jobs, &ranks, now);
     let series: Vec<(String, Vec<(f64, f64)>)> = nodes
         .iter()
         .map(|n| {
             let inv: Value = serde_json::from_str(&n.inventory).unwrap_or(Value::Null);
             let cpus = inv["cpus"].as_f64().unwrap_or(1.0).max(1.0);
-            let held: Vec<(i64, i64, f64)> = jobs
-                .iter()
-                .filter(|j| j.node_id.as_deref() == Some(n.id.as_str()))
-                .filter_map(|j| {
-                    let spec: Value = serde_json::from_str(&j.spec).unwrap_or(Value::Null);
-                    let need = spec["resources"]["cpus"].as_f64().unwrap_or(1.0);
-                    Some((j.started_at?, j.finished_at.unwrap_or(now), need))
-                })
-                .collect();
-            let points = occupancy(&held, since, now, UTILISATION_POINTS, cpus);
+            let held = holdings.get(n.id.as_str()).map_or(&[][..], Vec::as_slice);
+            let points = occupancy(held, since, now, UTILISATION_POINTS, cpus);
             (n.name.clone(), points)
         })
         .collect();
@@ -210,6 +210,45 @@ pub async fn utilization_chart(State(state): State<AppState>) -> Result<Response
         UTILISATION_MINUTES as f64,
         &series,
     )))
+}
+
+/// What each node held, by node id, as `(start, end, cpus)` of the jobs that ran there: a
+/// single-node job on its node with the CPUs it asked for, each rank of a multi-node job on that
+/// rank's node with the CPUs its part holds (over the job's run: ranks start and end together).
+fn holdings<'a>(
+    jobs: &'a [JobRow],
+    ranks: &'a [RankRow],
+    now: i64,
+) -> HashMap<&'a str, Vec<(i64, i64, f64)>> {
+    let mut parts_of: HashMap<(i64, i64), Vec<&RankRow>> = HashMap::new();
+    for r in ranks {
+        parts_of.entry((r.job_id, r.attempt)).or_default().push(r);
+    }
+    let mut by_node: HashMap<&str, Vec<(i64, i64, f64)>> = HashMap::new();
+    for j in jobs {
+        let Some(start) = j.started_at else { continue };
+        let span = (start, j.finished_at.unwrap_or(now));
+        let parts = parts_of.remove(&(j.id, j.attempt)).unwrap_or_default();
+        if parts.is_empty() {
+            let spec: Value = serde_json::from_str(&j.spec).unwrap_or(Value::Null);
+            let need = spec["resources"]["cpus"].as_f64().unwrap_or(1.0);
+            if let Some(node) = j.node_id.as_deref() {
+                by_node
+                    .entry(node)
+                    .or_default()
+                    .push((span.0, span.1, need));
+            }
+        }
+        for r in parts {
+            let held: Value = serde_json::from_str(&r.resources).unwrap_or(Value::Null);
+            let need = held["cpus"].as_f64().unwrap_or(1.0);
+            by_node
+                .entry(r.node_id.as_str())
+                .or_default()
+                .push((span.0, span.1, need));
+        }
+    }
+    by_node
 }
 
 /// The mean share of `cpus` held by `(start, end, cpus)` jobs in each of `buckets` equal
@@ -288,7 +327,66 @@ pub async fn cluster_page(
 
 #[cfg(test)]
 mod tests {
-    use super::occupancy;
+    use super::{holdings, occupancy};
+    use modelyard_store::{JobRow, RankRow};
+
+    fn job(id: i64, node: &str, cpus: u32, span: (i64, Option<i64>)) -> JobRow {
+        JobRow {
+            id,
+            owner: "alice".into(),
+            kind: "command".into(),
+            spec: format!(r#"{{"resources":{{"cpus":{cpus},"memory_mb":0,"gpus":0}}}}"#),
+            state: "running".into(),
+            attempt: 1,
+            max_attempts: 3,
+            node_id: Some(node.into()),
+            cancel_requested: false,
+            exit_code: None,
+            reason: None,
+            created_at: 0,
+            assigned_at: Some(span.0),
+            started_at: Some(span.0),
+            finished_at: span.1,
+            gpus: vec![],
+            output_commit: None,
+            prediction: None,
+        }
+    }
+
+    fn rank(job: i64, rank: i64, node: &str, cpus: u32) -> RankRow {
+        RankRow {
+            job_id: job,
+            attempt: 1,
+            rank,
+            node_id: node.into(),
+            gpus: vec![],
+            resources: format!(r#"{{"cpus":{cpus},"memory_mb":0,"gpus":1}}"#),
+            state: "running".into(),
+            exit_code: None,
+            reason: None,
+        }
+    }
+
+    #[test]
+    fn a_multi_node_job_holds_cpus_on_every_node_it_runs_on() {
+        // Job 1 on n0 alone; job 2 over n0 (rank 0, 3 CPUs) and n1 (rank 1, 2 CPUs), still
+        // running; job 3's ranks belong to an older attempt and do not count.
+        let jobs = [
+            job(1, "n0", 4, (0, Some(10))),
+            job(2, "n0", 5, (5, None)),
+            job(3, "n2", 1, (0, Some(10))),
+        ];
+        let mut stale = rank(3, 1, "n1", 8);
+        stale.attempt = 0;
+        let ranks = [rank(2, 0, "n0", 3), rank(2, 1, "n1", 2), stale];
+        let mut got = holdings(&jobs, &ranks, 100);
+        for v in got.values_mut() {
+            v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        }
+        assert_eq!(got["n0"], [(0, 10, 4.0), (5, 100, 3.0)]);
+        assert_eq!(got["n1"], [(5, 100, 2.0)]);
+        assert_eq!(got["n2"], [(0, 10, 1.0)]);
+    }
 
     #[test]
     fn occupancy_averages_what_jobs_held_over_each_slice() {

@@ -42,6 +42,15 @@ async fn gang_suite(store: Store) {
     assert_eq!(store.job(job.id).await.unwrap().unwrap().state, "assigned");
     assert!(store.start_attempt(job.id, attempt, "n0").await.unwrap());
     assert_eq!(store.job(job.id).await.unwrap().unwrap().state, "running");
+    // What the utilisation chart reads: the running job's parts on both nodes.
+    let chart: Vec<(i64, String)> = store
+        .ranks_of_jobs_since(i64::MAX, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.job_id, r.node_id))
+        .collect();
+    assert_eq!(chart, [(job.id, "n0".into()), (job.id, "n1".into())]);
 
     // Rank 0 done: waiting for rank 1; rank 1 done: all succeeded.
     let fin = |node: &'static str, state: &'static str| {
