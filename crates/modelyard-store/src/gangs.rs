@@ -24,6 +24,9 @@ pub struct RankRow {
     pub state: String,
     pub exit_code: Option<i64>,
     pub reason: Option<String>,
+    /// The port rank 0 listens on for the gang (the same on every rank's row); `None` on rows
+    /// from before ports were chosen at assignment.
+    pub port: Option<i64>,
 }
 
 impl RankRow {
@@ -39,6 +42,7 @@ impl RankRow {
             state: r.try_get("state")?,
             exit_code: r.try_get("exit_code")?,
             reason: r.try_get("reason")?,
+            port: r.try_get("port")?,
         })
     }
 }
@@ -63,9 +67,16 @@ pub enum GangStatus {
 }
 
 impl Store {
-    /// Assigns a queued job to several nodes at once (rank `i` on `parts[i]`); `None` when the
-    /// job was no longer queued. Returns the new attempt number.
-    pub async fn assign_gang(&self, job: i64, parts: &[GangPart]) -> Result<Option<i64>> {
+    /// Assigns a queued job to several nodes at once (rank `i` on `parts[i]`), with the first
+    /// port of `ports` that no other active gang led from rank 0's node listens on (the last
+    /// one when all are taken); `None` when the job was no longer queued. Returns the new
+    /// attempt number.
+    pub async fn assign_gang(
+        &self,
+        job: i64,
+        parts: &[GangPart],
+        ports: std::ops::Range<u16>,
+    ) -> Result<Option<i64>> {
         let Some(first) = parts.first() else {
             return Ok(None);
         };
@@ -84,10 +95,26 @@ impl Store {
             return Ok(None);
         };
         let attempt: i64 = row.try_get("attempt")?;
+        let taken: Vec<i64> = sqlx::query(&format!(
+            "SELECT r.port FROM job_ranks r JOIN jobs j ON j.id = r.job_id AND j.attempt = r.attempt \
+             WHERE r.rank = 0 AND r.node_id = $1 AND r.port IS NOT NULL AND r.state IN {RANK_ACTIVE} \
+             AND j.state IN ('assigned', 'running')"
+        ))
+        .bind(&first.node_id)
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|r| r.try_get("port"))
+        .collect::<sqlx::Result<_>>()?;
+        let port = ports
+            .clone()
+            .find(|p| !taken.contains(&i64::from(*p)))
+            .or(ports.last())
+            .map(i64::from);
         for (rank, p) in parts.iter().enumerate() {
             sqlx::query(
-                "INSERT INTO job_ranks (job_id, attempt, rank, node_id, gpus, resources, state) \
-                 VALUES ($1, $2, $3, $4, $5, $6, 'assigned')",
+                "INSERT INTO job_ranks (job_id, attempt, rank, node_id, gpus, resources, state, port) \
+                 VALUES ($1, $2, $3, $4, $5, $6, 'assigned', $7)",
             )
             .bind(job)
             .bind(attempt)
@@ -95,6 +122,7 @@ impl Store {
             .bind(&p.node_id)
             .bind(serde_json::to_string(&p.gpus).unwrap_or_else(|_| "[]".into()))
             .bind(&p.resources)
+            .bind(port)
             .execute(&mut *tx)
             .await?;
         }

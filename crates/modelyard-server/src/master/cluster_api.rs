@@ -116,10 +116,13 @@ pub async fn register(
 }
 
 /// What a node should hear now: assignments it has not acknowledged and attempts to stop.
-/// The port rank 0 of a multi-node job listens on for its peers (`MASTER_PORT`): one of a
-/// thousand, by job, so two such jobs on one node rarely collide.
-fn master_port(job: i64) -> u16 {
-    29_400 + (job.rem_euclid(1000)) as u16
+/// The ports rank 0 of a multi-node job may listen on for its peers (`MASTER_PORT`): the
+/// store gives each gang the first one no other gang led from the same node holds.
+pub const GANG_PORTS: std::ops::Range<u16> = 29_400..30_400;
+
+/// The port of a gang assigned before ports were stored: one of [`GANG_PORTS`], by job.
+fn legacy_master_port(job: i64) -> u16 {
+    GANG_PORTS.start + job.rem_euclid(i64::from(GANG_PORTS.end - GANG_PORTS.start)) as u16
 }
 
 /// Rank `rank`'s view of its gang: the world size and where rank 0's node listens.
@@ -149,7 +152,10 @@ async fn gang_of(
         rank: rank as u32,
         world_size: ranks.len() as u32,
         master_addr,
-        master_port: master_port(job),
+        master_port: first
+            .port
+            .and_then(|p| u16::try_from(p).ok())
+            .unwrap_or_else(|| legacy_master_port(job)),
         held,
     })
 }

@@ -285,7 +285,11 @@ async fn round(state: &AppState, policy: &mut Box<dyn Policy + Send>) -> Result<
         }
     }
     for (job, parts) in gangs {
-        if let Some(attempt) = state.store.assign_gang(job, &parts).await? {
+        if let Some(attempt) = state
+            .store
+            .assign_gang(job, &parts, super::cluster_api::GANG_PORTS)
+            .await?
+        {
             let nodes: Vec<&str> = parts.iter().map(|p| p.node_id.as_str()).collect();
             tracing::info!(job.id = job, nodes = ?nodes, attempt, "job assigned to several nodes");
             for p in &parts {

@@ -364,6 +364,7 @@ mod tests {
             state: "running".into(),
             exit_code: None,
             reason: None,
+            port: None,
         }
     }
 

@@ -3,6 +3,8 @@
 use super::{GangPart, GangStatus};
 use crate::Store;
 
+const PORTS: std::ops::Range<u16> = 29_400..29_402;
+
 fn part(node: &str, gpus: &[u32]) -> GangPart {
     GangPart {
         node_id: node.into(),
@@ -14,10 +16,18 @@ fn part(node: &str, gpus: &[u32]) -> GangPart {
 async fn gang_suite(store: Store) {
     let job = store.create_job("alice", "command", "{}", 3).await.unwrap();
     let parts = [part("n0", &[0, 1]), part("n1", &[0, 1])];
-    let attempt = store.assign_gang(job.id, &parts).await.unwrap().unwrap();
+    let attempt = store
+        .assign_gang(job.id, &parts, PORTS)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(attempt, 1);
     assert!(
-        store.assign_gang(job.id, &parts).await.unwrap().is_none(),
+        store
+            .assign_gang(job.id, &parts, PORTS)
+            .await
+            .unwrap()
+            .is_none(),
         "only a queued job is assigned"
     );
     let row = store.job(job.id).await.unwrap().unwrap();
@@ -68,7 +78,11 @@ async fn gang_suite(store: Store) {
 
     // A lost node takes the whole job back to the queue; the old attempt's ranks go stale.
     let job2 = store.create_job("alice", "command", "{}", 3).await.unwrap();
-    let a2 = store.assign_gang(job2.id, &parts).await.unwrap().unwrap();
+    let a2 = store
+        .assign_gang(job2.id, &parts, PORTS)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(store.requeue_jobs_of("n1", "lost").await.unwrap(), 1);
     let row = store.job(job2.id).await.unwrap().unwrap();
     assert_eq!((row.state.as_str(), row.node_id), ("queued", None));
@@ -84,7 +98,7 @@ async fn gang_suite(store: Store) {
     assert!(store.active_ranks().await.unwrap().is_empty());
     // Assigned again: a new attempt with its own ranks; one rank failing ends it.
     let a3 = store
-        .assign_gang(job2.id, &[part("n2", &[0]), part("n0", &[1])])
+        .assign_gang(job2.id, &[part("n2", &[0]), part("n0", &[1])], PORTS)
         .await
         .unwrap()
         .unwrap();
@@ -98,6 +112,60 @@ async fn gang_suite(store: Store) {
         Some(GangStatus::Failed(r)) => assert_eq!((r.rank, r.exit_code), (1, Some(3))),
         other => panic!("{other:?}"),
     }
+    // Gangs led from one node listen on ports of their own; a finished gang's port is free
+    // again; with every port taken the last one is shared.
+    let port = |job: i64| {
+        let store = &store;
+        async move {
+            let row = store.job(job).await.unwrap().unwrap();
+            let ranks = store.gang_ranks(job, row.attempt).await.unwrap();
+            assert!(ranks.iter().all(|r| r.port == ranks[0].port), "{ranks:?}");
+            ranks[0].port
+        }
+    };
+    let mut led = Vec::new();
+    for _ in 0..3 {
+        let j = store.create_job("alice", "command", "{}", 3).await.unwrap();
+        store
+            .assign_gang(j.id, &parts, PORTS)
+            .await
+            .unwrap()
+            .unwrap();
+        led.push(j.id);
+    }
+    assert_eq!(port(led[0]).await, Some(29_400));
+    assert_eq!(port(led[1]).await, Some(29_401));
+    assert_eq!(port(led[2]).await, Some(29_401), "all taken: the last one");
+    let elsewhere = store.create_job("alice", "command", "{}", 3).await.unwrap();
+    store
+        .assign_gang(elsewhere.id, &[part("n1", &[2]), part("n0", &[2])], PORTS)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        port(elsewhere.id).await,
+        Some(29_400),
+        "led from another node"
+    );
+    let row = store.job(led[0]).await.unwrap().unwrap();
+    for n in ["n0", "n1"] {
+        store
+            .finish_rank(led[0], row.attempt, n, "cancelled", None, "cancelled")
+            .await
+            .unwrap();
+    }
+    let again = store.create_job("alice", "command", "{}", 3).await.unwrap();
+    store
+        .assign_gang(again.id, &parts, PORTS)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        port(again.id).await,
+        Some(29_400),
+        "freed by the finished gang"
+    );
+
     // A single-node job has no ranks.
     let single = store.create_job("alice", "command", "{}", 3).await.unwrap();
     store
