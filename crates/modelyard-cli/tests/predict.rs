@@ -237,3 +237,53 @@ async fn jobs_are_predicted_before_they_run_and_teach_the_predictor() {
         assert_eq!(done["state"], "succeeded", "{done}");
     }
 }
+
+#[tokio::test]
+async fn a_job_submitted_before_any_worker_is_predicted_once_one_joins() {
+    let s = Server::start();
+    let alice = s.user("alice");
+    let m = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        mnist_fixtures().join("mnist-8.onnx"),
+        m.path().join("mnist-8.onnx"),
+    )
+    .unwrap();
+    push(&s, &alice, m.path(), "alice/mnist-cnn", false);
+    push_mnist_digits(&s, &alice, "alice/digits");
+
+    // Wait until only the missing worker stands in the way of a prediction.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, v) = post(&s, &alice, "/api/predict", &evaluation(100, 1)).await;
+        if v["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("no alive worker"))
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{v}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // More CPUs than the worker will have: the job stays queued, to be predicted there.
+    let (status, job) = post(&s, &alice, "/api/jobs", &evaluation(100, 64)).await;
+    assert_eq!(status, 200, "{job}");
+    assert!(job["prediction"].is_null(), "{job}");
+    let id = job["id"].as_i64().unwrap();
+
+    let _w = worker(&s, "w1");
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let job = loop {
+        let j = json(&s, &format!("/api/jobs/{id}"), Some(&alice)).await;
+        if !j["prediction"].is_null() {
+            break j;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never predicted while queued: {j}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert_eq!(job["state"], "queued");
+    assert_eq!(job["prediction"]["workload"]["samples"], 100.0);
+    assert_eq!(job["prediction"]["nodes"][0]["nodes"], json!(["w1"]));
+}
