@@ -160,6 +160,25 @@ impl Store {
             .collect::<sqlx::Result<_>>()?)
     }
 
+    /// Every rank of the current attempts of active jobs that `node` takes part in (as the job's
+    /// node or by any rank), by job and rank: what a node's heartbeat needs of multi-node jobs,
+    /// in one query.
+    pub async fn gang_ranks_touching(&self, node: &str) -> Result<Vec<RankRow>> {
+        let rows = sqlx::query(
+            "SELECT g.* FROM job_ranks g JOIN jobs ON jobs.id = g.job_id AND jobs.attempt = g.attempt \
+             WHERE jobs.state IN ('assigned', 'running') AND (jobs.node_id = $1 OR EXISTS \
+             (SELECT 1 FROM job_ranks x WHERE x.job_id = jobs.id AND x.attempt = jobs.attempt \
+             AND x.node_id = $1)) ORDER BY g.job_id, g.rank"
+        )
+        .bind(node)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(RankRow::from_row)
+            .collect::<sqlx::Result<_>>()?)
+    }
+
     /// The ranks of the current attempts of jobs that started and had not finished by
     /// `since_ms` (the multi-node part of [`Store::jobs_on_nodes_since`]), by job and rank.
     pub async fn ranks_of_jobs_since(&self, since_ms: i64, limit: i64) -> Result<Vec<RankRow>> {

@@ -1,6 +1,6 @@
 //! The worker protocol's endpoints: register, heartbeat (long poll), job events, blob fetch.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use axum::body::Body;
 use axum::extract::{FromRequestParts, Path, State};
@@ -167,6 +167,10 @@ async fn news(
 ) -> AppResult<HeartbeatResponse> {
     let active: Vec<JobRow> = state.store.jobs_on_node(&node.id).await?;
     let reported: HashSet<(i64, i64)> = running.iter().map(|r| (r.job_id, r.attempt)).collect();
+    let mut gangs: HashMap<i64, Vec<modelyard_store::RankRow>> = HashMap::new();
+    for r in state.store.gang_ranks_touching(&node.id).await? {
+        gangs.entry(r.job_id).or_default().push(r);
+    }
     let mut assignments = Vec::new();
     let mut cancel = Vec::new();
     for job in &active {
@@ -176,7 +180,7 @@ async fn news(
             attempt: job.attempt,
         };
         // This node's part: its rank of a multi-node job, or the whole job.
-        let ranks = state.store.gang_ranks(job.id, job.attempt).await?;
+        let ranks = gangs.remove(&job.id).unwrap_or_default();
         let mine = ranks.iter().find(|r| r.node_id == node.id);
         let (part_state, gpus) = match mine {
             Some(r) => (r.state.as_str(), r.gpus.clone()),

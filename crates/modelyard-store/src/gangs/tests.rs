@@ -61,6 +61,16 @@ async fn gang_suite(store: Store) {
         .map(|r| (r.job_id, r.node_id))
         .collect();
     assert_eq!(chart, [(job.id, "n0".into()), (job.id, "n1".into())]);
+    // What each node's heartbeat reads: every rank of the jobs it takes part in.
+    for n in ["n0", "n1"] {
+        let ranks = store.gang_ranks_touching(n).await.unwrap();
+        assert_eq!(
+            ranks,
+            store.gang_ranks(job.id, attempt).await.unwrap(),
+            "{n}"
+        );
+    }
+    assert!(store.gang_ranks_touching("n2").await.unwrap().is_empty());
 
     // Rank 0 done: waiting for rank 1; rank 1 done: all succeeded.
     let fin = |node: &'static str, state: &'static str| {
