@@ -27,19 +27,24 @@ fn evaluation(limit: u64, cpus: u64) -> Value {
            "resources": {"cpus": cpus, "memory_mb": 0, "gpus": 0}})
 }
 
-#[tokio::test]
-async fn jobs_are_predicted_before_they_run_and_teach_the_predictor() {
-    let s = Server::start();
-    let _w = worker(&s, "w1");
-    let alice = s.user("alice");
+/// alice/mnist-cnn (the MNIST model) and alice/digits (the MNIST test set).
+fn publish_mnist(s: &Server, alice: &str) {
     let m = tempfile::tempdir().unwrap();
     std::fs::copy(
         mnist_fixtures().join("mnist-8.onnx"),
         m.path().join("mnist-8.onnx"),
     )
     .unwrap();
-    push(&s, &alice, m.path(), "alice/mnist-cnn", false);
-    push_mnist_digits(&s, &alice, "alice/digits");
+    push(s, alice, m.path(), "alice/mnist-cnn", false);
+    push_mnist_digits(s, alice, "alice/digits");
+}
+
+#[tokio::test]
+async fn jobs_are_predicted_before_they_run_and_teach_the_predictor() {
+    let s = Server::start();
+    let _w = worker(&s, "w1");
+    let alice = s.user("alice");
+    publish_mnist(&s, &alice);
 
     // Unknown inputs and unpredictable jobs are told apart from predictions.
     let (status, _) = post(
@@ -242,14 +247,7 @@ async fn jobs_are_predicted_before_they_run_and_teach_the_predictor() {
 async fn a_job_submitted_before_any_worker_is_predicted_once_one_joins() {
     let s = Server::start();
     let alice = s.user("alice");
-    let m = tempfile::tempdir().unwrap();
-    std::fs::copy(
-        mnist_fixtures().join("mnist-8.onnx"),
-        m.path().join("mnist-8.onnx"),
-    )
-    .unwrap();
-    push(&s, &alice, m.path(), "alice/mnist-cnn", false);
-    push_mnist_digits(&s, &alice, "alice/digits");
+    publish_mnist(&s, &alice);
 
     // Wait until only the missing worker stands in the way of a prediction.
     let deadline = Instant::now() + Duration::from_secs(60);

@@ -112,7 +112,7 @@ pub struct JobFilter {
     pub limit: i64,
 }
 
-const ACTIVE: &str = "('assigned', 'running')";
+pub(crate) const ACTIVE: &str = "('assigned', 'running')";
 /// SQL: the `jobs` row has an unfinished rank of its current attempt on the node bound to
 /// `node` (a placeholder such as `$1`).
 fn holds_rank(node: &str) -> String {

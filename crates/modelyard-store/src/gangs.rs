@@ -4,6 +4,7 @@
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use crate::cluster::ACTIVE;
 use crate::{now_ms, Result, Store};
 
 /// Rank states that still hold their node.
@@ -30,6 +31,13 @@ pub struct RankRow {
 }
 
 impl RankRow {
+    fn all(rows: &[AnyRow]) -> Result<Vec<RankRow>> {
+        Ok(rows
+            .iter()
+            .map(RankRow::from_row)
+            .collect::<sqlx::Result<_>>()?)
+    }
+
     fn from_row(r: &AnyRow) -> sqlx::Result<Self> {
         let gpus: String = r.try_get("gpus")?;
         Ok(Self {
@@ -98,7 +106,7 @@ impl Store {
         let taken: Vec<i64> = sqlx::query(&format!(
             "SELECT r.port FROM job_ranks r JOIN jobs j ON j.id = r.job_id AND j.attempt = r.attempt \
              WHERE r.rank = 0 AND r.node_id = $1 AND r.port IS NOT NULL AND r.state IN {RANK_ACTIVE} \
-             AND j.state IN ('assigned', 'running')"
+             AND j.state IN {ACTIVE}"
         ))
         .bind(&first.node_id)
         .fetch_all(&mut *tx)
@@ -138,10 +146,7 @@ impl Store {
                 .bind(attempt)
                 .fetch_all(&self.pool)
                 .await?;
-        Ok(rows
-            .iter()
-            .map(RankRow::from_row)
-            .collect::<sqlx::Result<_>>()?)
+        RankRow::all(&rows)
     }
 
     /// Unfinished ranks of the current attempts of assigned or running jobs: what multi-node
@@ -149,34 +154,28 @@ impl Store {
     pub async fn active_ranks(&self) -> Result<Vec<RankRow>> {
         let rows = sqlx::query(&format!(
             "SELECT r.* FROM job_ranks r JOIN jobs j ON j.id = r.job_id AND j.attempt = r.attempt \
-             WHERE j.state IN ('assigned', 'running') AND r.state IN {RANK_ACTIVE} \
+             WHERE j.state IN {ACTIVE} AND r.state IN {RANK_ACTIVE} \
              ORDER BY r.job_id, r.rank"
         ))
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .iter()
-            .map(RankRow::from_row)
-            .collect::<sqlx::Result<_>>()?)
+        RankRow::all(&rows)
     }
 
     /// Every rank of the current attempts of active jobs that `node` takes part in (as the job's
     /// node or by any rank), by job and rank: what a node's heartbeat needs of multi-node jobs,
     /// in one query.
     pub async fn gang_ranks_touching(&self, node: &str) -> Result<Vec<RankRow>> {
-        let rows = sqlx::query(
+        let rows = sqlx::query(&format!(
             "SELECT g.* FROM job_ranks g JOIN jobs ON jobs.id = g.job_id AND jobs.attempt = g.attempt \
-             WHERE jobs.state IN ('assigned', 'running') AND (jobs.node_id = $1 OR EXISTS \
+             WHERE jobs.state IN {ACTIVE} AND (jobs.node_id = $1 OR EXISTS \
              (SELECT 1 FROM job_ranks x WHERE x.job_id = jobs.id AND x.attempt = jobs.attempt \
              AND x.node_id = $1)) ORDER BY g.job_id, g.rank"
-        )
+        ))
         .bind(node)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .iter()
-            .map(RankRow::from_row)
-            .collect::<sqlx::Result<_>>()?)
+        RankRow::all(&rows)
     }
 
     /// The ranks of the current attempts of jobs that started and had not finished by
@@ -191,10 +190,7 @@ impl Store {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .iter()
-            .map(RankRow::from_row)
-            .collect::<sqlx::Result<_>>()?)
+        RankRow::all(&rows)
     }
 
     /// Records how `node`'s rank of a current multi-node attempt ended and where the attempt
@@ -214,7 +210,7 @@ impl Store {
             "UPDATE job_ranks SET state = $1, exit_code = $2, reason = $3 \
              WHERE job_id = $4 AND attempt = $5 AND node_id = $6 AND state IN {RANK_ACTIVE} \
              AND EXISTS (SELECT 1 FROM jobs j WHERE j.id = $4 AND j.attempt = $5 \
-                         AND j.state IN ('assigned', 'running'))"
+                         AND j.state IN {ACTIVE})"
         ))
         .bind(state)
         .bind(exit_code)

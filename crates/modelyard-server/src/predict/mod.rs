@@ -177,7 +177,11 @@ async fn model_structure(
 
 /// Rows of the dataset split an evaluate job reads, from the dataset's summary, and whether its
 /// samples are compressed images: image folders, or images kept as bytes in Parquet files.
-async fn split_rows(state: &AppState, spec: &JobSpec, images: bool) -> Result<(u64, bool), String> {
+async fn split_facts(
+    state: &AppState,
+    spec: &JobSpec,
+    images: bool,
+) -> Result<(u64, bool), String> {
     let source = spec
         .inputs
         .iter()
@@ -238,7 +242,7 @@ pub async fn job_features(
                 .as_ref()
                 .and_then(|e| e["task"].as_str())
                 .is_some_and(|t| t.starts_with("tabular"));
-            let (rows, decode) = split_rows(state, spec, !tabular).await?;
+            let (rows, decode) = split_facts(state, spec, !tabular).await?;
             let samples = eval_usize("limit").map_or(rows, |l| l.min(rows));
             let batch = match (fixed_batch, eval_usize("batch_size")) {
                 (Some(1), Some(asked)) => asked,
